@@ -86,7 +86,7 @@ bool pass_run_pipeline(ir_module *m, const char *pipeline, const pass_options *o
     seconds[count] = now_seconds() - start;
     run[count++] = pass;
     if (!ok) {
-      ir_error_set(err, pass_err.loc, "%s", pass_err.msg);
+      ir_error_set(err, pass_err.loc, "%s (in pass '%s')", pass_err.msg, name);
       return false;
     }
     if (opts->verify_each && !ir_verify_module(m, &pass_err)) {
