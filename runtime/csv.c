@@ -1,0 +1,355 @@
+/* Strict CSV reading into an f32 feature matrix and a label vector.
+ *
+ * The file is read whole and split in one pass; each record's fields are spans into
+ * the buffer, and each selected column has a converter (a feature value, a float label,
+ * a class label) that turns its span into a number or an error naming file, line,
+ * column and text. Nothing is ever read as a silent zero. Missing-value policies and
+ * categorical columns fit in as further converters over the same spans.
+ *
+ * Accepted: a header row; ',' separators; LF, CRLF or CR line ends; spaces around
+ * fields; quoted fields ("..." with "" for a quote, newlines allowed inside); blank
+ * lines (skipped); a UTF-8 byte-order mark. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+
+typedef struct {
+  const char *text; /* the field's bytes, without quotes or surrounding spaces */
+  size_t len;
+  int quoted;
+  int64_t line, col; /* where the field starts, 1-based */
+} csv_field;
+
+typedef struct {
+  const char *name; /* the file, for messages */
+  const char *p, *end;
+  const char *line_start;
+  int64_t line;
+  csv_field *fields; /* the current record */
+  int nfields, cap;
+  int64_t rec_line;  /* where the current record starts and ends */
+  int64_t end_col;
+} csv_reader;
+
+static int is_space(char c) { return c == ' ' || c == '\t'; }
+
+static int push_field(csv_reader *r, csv_field f) {
+  if (r->nfields == r->cap) {
+    int cap = r->cap ? r->cap * 2 : 16;
+    csv_field *nf = realloc(r->fields, (size_t)cap * sizeof *nf);
+    if (!nf) {
+      rt_set_error("%s: out of memory", r->name);
+      return -1;
+    }
+    r->fields = nf;
+    r->cap = cap;
+  }
+  r->fields[r->nfields++] = f;
+  return 0;
+}
+
+static void new_line(csv_reader *r, const char *next) {
+  r->line++;
+  r->line_start = next;
+}
+
+/* Consumes a line end at r->p (LF, CRLF or CR). */
+static void eat_line_end(csv_reader *r) {
+  if (r->p < r->end && *r->p == '\r') r->p++;
+  if (r->p < r->end && *r->p == '\n') r->p++;
+  new_line(r, r->p);
+}
+
+/* Reads the next non-blank record into r->fields: 1, 0 at the end, -1 on error. */
+static int read_record(csv_reader *r) {
+  r->nfields = 0;
+  for (;;) { /* skip blank lines */
+    const char *q = r->p;
+    while (q < r->end && is_space(*q)) q++;
+    if (q == r->end) return 0;
+    if (*q != '\n' && *q != '\r') break;
+    r->p = q;
+    eat_line_end(r);
+  }
+  r->rec_line = r->line;
+  for (;;) {
+    const char *p = r->p;
+    while (p < r->end && is_space(*p)) p++;
+    csv_field f = {.line = r->line, .col = (int64_t)(p - r->line_start) + 1};
+    if (p < r->end && *p == '"') {
+      p++;
+      f.text = p;
+      f.quoted = 1;
+      for (;;) {
+        if (p == r->end) {
+          rt_set_error("%s:%lld:%lld: unterminated quoted field", r->name, (long long)f.line, (long long)f.col);
+          return -1;
+        }
+        if (*p == '"') {
+          if (p + 1 < r->end && p[1] == '"') {
+            p += 2;
+            continue;
+          }
+          break;
+        }
+        if (*p == '\n' || (*p == '\r' && (p + 1 == r->end || p[1] != '\n'))) new_line(r, p + 1);
+        p++;
+      }
+      f.len = (size_t)(p - f.text);
+      p++;
+      while (p < r->end && is_space(*p)) p++;
+      if (p < r->end && *p != ',' && *p != '\n' && *p != '\r') {
+        rt_set_error("%s:%lld:%lld: unexpected '%c' after a closing quote", r->name, (long long)r->line,
+                     (long long)(p - r->line_start) + 1, *p);
+        return -1;
+      }
+    } else {
+      f.text = p;
+      while (p < r->end && *p != ',' && *p != '\n' && *p != '\r') p++;
+      const char *e = p;
+      while (e > f.text && is_space(e[-1])) e--;
+      f.len = (size_t)(e - f.text);
+    }
+    if (push_field(r, f) != 0) return -1;
+    r->p = p;
+    if (p < r->end && *p == ',') {
+      r->p = p + 1;
+      continue;
+    }
+    r->end_col = (int64_t)(p - r->line_start) + 1;
+    if (p < r->end) eat_line_end(r);
+    return 1;
+  }
+}
+
+/* A field's text for a message: quoted, cut at 40 bytes, control characters as '?'. */
+static const char *show(const csv_field *f, char *buf, size_t size) {
+  size_t n = f->len < 40 ? f->len : 40, j = 0;
+  buf[j++] = '"';
+  for (size_t i = 0; i < n && j + 5 < size; i++)
+    buf[j++] = (unsigned char)f->text[i] < 0x20 ? '?' : f->text[i];
+  if (n < f->len) {
+    memcpy(buf + j, "...", 3);
+    j += 3;
+  }
+  buf[j++] = '"';
+  buf[j] = '\0';
+  return buf;
+}
+
+static char *unquote(const csv_field *f) {
+  char *s = malloc(f->len + 1);
+  if (!s) return NULL;
+  size_t j = 0;
+  for (size_t i = 0; i < f->len; i++) {
+    s[j++] = f->text[i];
+    if (f->quoted && f->text[i] == '"') i++; /* "" inside quotes is one quote */
+  }
+  s[j] = '\0';
+  return s;
+}
+
+/* ---- converters: one per kind of selected column -------------------------------- */
+
+enum { CONV_FEATURE, CONV_LABEL_F32, CONV_LABEL_I32 };
+
+typedef struct {
+  int kind;
+  int col;          /* index in the record */
+  const char *name; /* column name, for messages */
+  void *dst;        /* x (stride nfeatures, offset j) or y */
+  int64_t stride, offset;
+} csv_target;
+
+static int convert_field(const csv_reader *r, const csv_target *t, const csv_field *f, int64_t row,
+                         int32_t *max_label) {
+  char shown[64];
+  double v;
+  if (f->len == 0) {
+    rt_set_error("%s:%lld:%lld: empty field in column \"%s\" (a number is required; missing values "
+                 "are not allowed)",
+                 r->name, (long long)f->line, (long long)f->col, t->name);
+    return -1;
+  }
+  if (rt_parse_number(f->text, f->len, &v) != 0) {
+    rt_set_error("%s:%lld:%lld: %s is not a number (column \"%s\")", r->name, (long long)f->line,
+                 (long long)f->col, show(f, shown, sizeof shown), t->name);
+    return -1;
+  }
+  if (t->kind == CONV_LABEL_I32) {
+    if (!(v >= 0 && v <= 2147483647.0 && v == floor(v))) {
+      rt_set_error("%s:%lld:%lld: class label %s is not a non-negative integer (column \"%s\")", r->name,
+                   (long long)f->line, (long long)f->col, show(f, shown, sizeof shown), t->name);
+      return -1;
+    }
+    int32_t k = (int32_t)v;
+    ((int32_t *)t->dst)[row] = k;
+    if (k > *max_label) *max_label = k;
+    return 0;
+  }
+  float fv = (float)v;
+  if (!isfinite(fv)) {
+    rt_set_error("%s:%lld:%lld: %s is out of range for f32 (column \"%s\")", r->name, (long long)f->line,
+                 (long long)f->col, show(f, shown, sizeof shown), t->name);
+    return -1;
+  }
+  ((float *)t->dst)[row * t->stride + t->offset] = fv;
+  return 0;
+}
+
+/* ---- column selection ----------------------------------------------------------- */
+
+/* Index of the column called name; -1 (error set) if absent or ambiguous. */
+static int find_column(const char *file, int64_t line, char **names, int ncols, const char *name) {
+  int found = -1;
+  for (int c = 0; c < ncols; c++) {
+    if (strcmp(names[c], name) != 0) continue;
+    if (found >= 0) {
+      rt_set_error("%s:%lld: column \"%s\" appears twice in the header (columns %d and %d)", file,
+                   (long long)line, name, found + 1, c + 1);
+      return -1;
+    }
+    found = c;
+  }
+  if (found >= 0) return found;
+  char list[400];
+  size_t used = 0;
+  list[0] = '\0';
+  for (int c = 0; c < ncols && used < sizeof list; c++) {
+    int n = snprintf(list + used, sizeof list - used, "%s%s", c ? ", " : "", names[c]);
+    if (n < 0) break;
+    used += (size_t)n;
+  }
+  if (used >= sizeof list) strcpy(list + sizeof list - 5, "...");
+  const char *hint = rt_closest_name(name, (const char *const *)names, ncols);
+  if (hint)
+    rt_set_error("%s:%lld: no column named \"%s\"; did you mean \"%s\"? (the header has: %s)", file,
+                 (long long)line, name, hint, list);
+  else
+    rt_set_error("%s:%lld: no column named \"%s\" (the header has: %s)", file, (long long)line, name, list);
+  return -1;
+}
+
+void rt_csv_free(rt_csv_table *t) {
+  if (!t) return;
+  if (t->feature_names)
+    for (int j = 0; j < t->nfeatures; j++) free(t->feature_names[j]);
+  free(t->feature_names);
+  free(t->x);
+  free(t->y);
+  memset(t, 0, sizeof *t);
+}
+
+int rt_csv_parse(const char *name, const char *data, size_t len, const rt_csv_options *opt,
+                 rt_csv_table *out) {
+  memset(out, 0, sizeof *out);
+  if (opt->label && opt->label_dtype != DLC_F32 && opt->label_dtype != DLC_I32) {
+    rt_set_error("%s: labels must be read as f32 or i32, not %s", name, rt_dtype_name(opt->label_dtype));
+    return -1;
+  }
+  csv_reader r = {.name = name, .p = data, .end = data + len, .line_start = data, .line = 1};
+  if (len >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3)) r.p = r.line_start = data + 3;
+
+  int status = -1;
+  char **names = NULL;
+  int ncols = 0;
+  csv_target *targets = NULL;
+  int rc = read_record(&r);
+  if (rc <= 0) {
+    if (rc == 0) rt_set_error("%s: the file is empty (expected a header row of column names)", name);
+    goto done;
+  }
+  int64_t header_line = r.rec_line;
+  ncols = r.nfields;
+  names = calloc((size_t)ncols, sizeof *names);
+  if (!names) goto oom;
+  for (int c = 0; c < ncols; c++)
+    if (!(names[c] = unquote(&r.fields[c]))) goto oom;
+
+  /* Which columns go where. */
+  int label_col = -1;
+  if (opt->label && (label_col = find_column(name, header_line, names, ncols, opt->label)) < 0) goto done;
+  int nf = opt->features ? opt->nfeatures : ncols - (label_col >= 0);
+  out->nfeatures = nf;
+  out->label_dtype = opt->label ? opt->label_dtype : DLC_F32;
+  out->feature_names = calloc((size_t)(nf ? nf : 1), sizeof *out->feature_names);
+  targets = calloc((size_t)nf + 1, sizeof *targets);
+  if (!out->feature_names || !targets) goto oom;
+  for (int j = 0, c = 0; j < nf; j++) {
+    int col;
+    if (opt->features) {
+      if ((col = find_column(name, header_line, names, ncols, opt->features[j])) < 0) goto done;
+    } else {
+      if (c == label_col) c++;
+      col = c++;
+    }
+    targets[j] = (csv_target){.kind = CONV_FEATURE, .col = col, .name = names[col], .stride = nf, .offset = j};
+    size_t n = strlen(names[col]) + 1;
+    if (!(out->feature_names[j] = malloc(n))) goto oom;
+    memcpy(out->feature_names[j], names[col], n);
+  }
+  int ntargets = nf;
+  if (label_col >= 0)
+    targets[ntargets++] = (csv_target){.kind = opt->label_dtype == DLC_I32 ? CONV_LABEL_I32 : CONV_LABEL_F32,
+                                       .col = label_col, .name = names[label_col], .stride = 1};
+
+  /* Records cannot outnumber the line ends left, plus a last line without one. */
+  int64_t cap = 1;
+  for (const char *q = r.p; (q = memchr(q, '\n', (size_t)(r.end - q))); q++) cap++;
+  for (const char *q = r.p; (q = memchr(q, '\r', (size_t)(r.end - q))); q++) cap++;
+  out->x = malloc((size_t)(cap * (nf ? nf : 1)) * sizeof(float));
+  if (label_col >= 0) out->y = malloc((size_t)cap * 4);
+  if (!out->x || (label_col >= 0 && !out->y)) goto oom;
+  for (int j = 0; j < nf; j++) targets[j].dst = out->x;
+  if (label_col >= 0) targets[nf].dst = out->y;
+
+  int32_t max_label = -1;
+  int64_t row = 0;
+  while ((rc = read_record(&r)) > 0) {
+    if (r.nfields != ncols) {
+      if (r.nfields < ncols)
+        rt_set_error("%s:%lld:%lld: row has %d field%s but the header has %d columns", name,
+                     (long long)r.rec_line, (long long)r.end_col, r.nfields, r.nfields == 1 ? "" : "s", ncols);
+      else
+        rt_set_error("%s:%lld:%lld: row has %d fields but the header has %d columns (extra field %s)", name,
+                     (long long)r.fields[ncols].line, (long long)r.fields[ncols].col, r.nfields, ncols,
+                     show(&r.fields[ncols], (char[64]){0}, 64));
+      goto done;
+    }
+    for (int t = 0; t < ntargets; t++)
+      if (convert_field(&r, &targets[t], &r.fields[targets[t].col], row, &max_label) != 0) goto done;
+    row++;
+  }
+  if (rc < 0) goto done;
+  if (row == 0) {
+    rt_set_error("%s: no data rows after the header (line %lld)", name, (long long)header_line);
+    goto done;
+  }
+  out->rows = row;
+  if (label_col >= 0 && opt->label_dtype == DLC_I32) out->nclasses = max_label + 1;
+  status = 0;
+  goto done;
+oom:
+  rt_set_error("%s: out of memory", name);
+done:
+  if (names)
+    for (int c = 0; c < ncols; c++) free(names[c]);
+  free(names);
+  free(targets);
+  free(r.fields);
+  if (status != 0) rt_csv_free(out);
+  return status;
+}
+
+int rt_csv_read(const char *path, const rt_csv_options *opt, rt_csv_table *out) {
+  char *data;
+  size_t len;
+  memset(out, 0, sizeof *out);
+  if (rt_read_file(path, &data, &len) != 0) return -1;
+  int rc = rt_csv_parse(path, data, len, opt, out);
+  free(data);
+  return rc;
+}

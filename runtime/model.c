@@ -1,0 +1,332 @@
+/* Every dlc_* entry of dlc.h, implemented once over a dlc_model_desc: the compiled code
+ * (AOT in train.so or JIT-ed in dlc) only provides the table and its entry points.
+ *
+ * A model owns one 64-byte-aligned block, planned once as llm.c does:
+ *   params [param_bytes] | grads [param_bytes] | state [state_bytes] | scratch | prediction
+ * each part starting on a 64-byte boundary, so compiled kernels may use aligned vector
+ * loads. Gradients share the parameters' layout: that makes them one flat buffer for an
+ * MPI allreduce. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+
+#define RT_ALIGN 64
+
+struct dlc_model {
+  const dlc_model_desc *desc;
+  unsigned char *block;
+  void *params, *grads, *state, *scratch, *prediction;
+};
+
+static size_t round_up(size_t n) { return (n + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN; }
+
+static size_t tensor_bytes(const dlc_tensor_desc *t) {
+  return (size_t)rt_numel(t->rank, t->shape) * rt_dtype_size(t->dtype);
+}
+
+/* Checks one group of tensors (params or state) against the block that holds it. */
+static int check_group(const char *what, const dlc_tensor_desc *ts, int n, size_t block_bytes) {
+  if (n > 0 && !ts) {
+    rt_set_error("invalid model description: %d %s but no table", n, what);
+    return -1;
+  }
+  for (int i = 0; i < n; i++) {
+    const dlc_tensor_desc *t = &ts[i];
+    if (!t->name) {
+      rt_set_error("invalid model description: %s %d has no name", what, i);
+      return -1;
+    }
+    if (rt_numel(t->rank, t->shape) < 0 || rt_dtype_size(t->dtype) == 0) {
+      rt_set_error("invalid model description: %s '%s' has an invalid dtype or shape", what, t->name);
+      return -1;
+    }
+    size_t bytes = tensor_bytes(t);
+    if (t->offset > block_bytes || bytes > block_bytes - t->offset) {
+      rt_set_error("invalid model description: %s '%s' (%zu bytes at offset %zu) lies outside its block of %zu "
+                   "bytes",
+                   what, t->name, bytes, t->offset, block_bytes);
+      return -1;
+    }
+    if (t->offset % rt_dtype_size(t->dtype) != 0) {
+      rt_set_error("invalid model description: %s '%s' is misaligned (offset %zu)", what, t->name, t->offset);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int check_desc(const dlc_model_desc *d) {
+  if (!d) {
+    rt_set_error("no model description");
+    return -1;
+  }
+  if (d->abi_version != DLC_ABI_VERSION) {
+    rt_set_error("the model was compiled for ABI version %d, this runtime implements version %d", d->abi_version,
+                 DLC_ABI_VERSION);
+    return -1;
+  }
+  if (d->ninputs < 0 || d->nparams < 0 || d->nstate < 0) {
+    rt_set_error("invalid model description: negative tensor count");
+    return -1;
+  }
+  if (check_group("parameter", d->params, d->nparams, d->param_bytes) != 0 ||
+      check_group("state tensor", d->state, d->nstate, d->state_bytes) != 0)
+    return -1;
+  /* Checkpoints name every parameter and state tensor: names must be unique across both. */
+  int total = d->nparams + d->nstate;
+  for (int i = 0; i < total; i++) {
+    const char *a = i < d->nparams ? d->params[i].name : d->state[i - d->nparams].name;
+    for (int j = 0; j < i; j++) {
+      const char *b = j < d->nparams ? d->params[j].name : d->state[j - d->nparams].name;
+      if (!strcmp(a, b)) {
+        rt_set_error("invalid model description: two tensors are called '%s'", a);
+        return -1;
+      }
+    }
+  }
+  if (d->step_counter_offset >= 0 && (size_t)d->step_counter_offset + sizeof(float) > d->state_bytes) {
+    rt_set_error("invalid model description: the step counter lies outside the state block");
+    return -1;
+  }
+  if (rt_numel(d->prediction.rank, d->prediction.shape) < 0 ||
+      (rt_dtype_size(d->prediction.dtype) == 0 && d->prediction.rank > 0)) {
+    rt_set_error("invalid model description: the prediction has an invalid dtype or shape");
+    return -1;
+  }
+  return 0;
+}
+
+dlc_model *dlc_create_from(const dlc_model_desc *desc, uint64_t seed) {
+  if (check_desc(desc) != 0) return NULL;
+  size_t pbytes = round_up(desc->param_bytes), sbytes = round_up(desc->state_bytes);
+  size_t scratch = round_up(desc->scratch_bytes), pred = round_up(tensor_bytes(&desc->prediction));
+  size_t total = 2 * pbytes + sbytes + scratch + pred;
+  if (total == 0) total = RT_ALIGN;
+  dlc_model *m = calloc(1, sizeof *m);
+  unsigned char *block = m ? aligned_alloc(RT_ALIGN, total) : NULL;
+  if (!block) {
+    free(m);
+    rt_set_error("out of memory: the model needs %zu bytes", total);
+    return NULL;
+  }
+  memset(block, 0, total); /* state starts at zero, and so do padding and gradients */
+  m->desc = desc;
+  m->block = block;
+  m->params = block;
+  m->grads = block + pbytes;
+  m->state = block + 2 * pbytes;
+  m->scratch = block + 2 * pbytes + sbytes;
+  m->prediction = block + 2 * pbytes + sbytes + scratch;
+  for (int i = 0; i < desc->nparams; i++) {
+    const dlc_tensor_desc *p = &desc->params[i];
+    dlc_tensor t = {.name = p->name, .dtype = p->dtype, .rank = p->rank, .data = (char *)m->params + p->offset};
+    memcpy(t.shape, p->shape, sizeof t.shape);
+    if (rt_init_tensor(p->init, &t, seed) != 0) {
+      rt_prefix_error("parameter '%s': ", p->name);
+      dlc_destroy(m);
+      return NULL;
+    }
+  }
+  return m;
+}
+
+void dlc_destroy(dlc_model *model) {
+  if (!model) return;
+  free(model->block);
+  free(model);
+}
+
+static void fill_frame(dlc_model *m, dlc_frame *f, const void *const inputs[], float *loss, void *prediction) {
+  f->inputs = inputs;
+  f->params = m->params;
+  f->state = m->state;
+  f->grads = m->grads;
+  f->scratch = m->scratch;
+  f->loss = loss;
+  f->prediction = prediction;
+}
+
+/* Runs one entry point; NaN (and an error) when the model or the entry is missing. */
+static float run_entry(dlc_model *m, dlc_entry entry, const char *what, int takes_inputs,
+                       const void *const inputs[], void *prediction) {
+  if (!m) {
+    rt_set_error("%s: no model", what);
+    return NAN;
+  }
+  if (!entry) {
+    rt_set_error("%s: the model was compiled without this entry point", what);
+    return NAN;
+  }
+  if (takes_inputs && !inputs && m->desc->ninputs > 0) {
+    rt_set_error("%s: no inputs given (the model takes %d)", what, m->desc->ninputs);
+    return NAN;
+  }
+  float loss = NAN;
+  dlc_frame f;
+  fill_frame(m, &f, inputs, &loss, prediction ? prediction : m->prediction);
+  entry(&f);
+  return loss;
+}
+
+float dlc_train_step(dlc_model *model, const void *const inputs[]) {
+  return run_entry(model, model ? model->desc->train_step : NULL, "dlc_train_step", 1, inputs, NULL);
+}
+
+float dlc_eval_loss(dlc_model *model, const void *const inputs[]) {
+  return run_entry(model, model ? model->desc->eval_loss : NULL, "dlc_eval_loss", 1, inputs, NULL);
+}
+
+void dlc_forward(dlc_model *model, const void *const inputs[], float *output) {
+  if (!output) {
+    rt_set_error("dlc_forward: no output buffer");
+    return;
+  }
+  run_entry(model, model ? model->desc->forward : NULL, "dlc_forward", 1, inputs, output);
+}
+
+float dlc_gradients(dlc_model *model, const void *const inputs[]) {
+  return run_entry(model, model ? model->desc->gradients : NULL, "dlc_gradients", 1, inputs, NULL);
+}
+
+void dlc_apply(dlc_model *model) {
+  run_entry(model, model ? model->desc->apply : NULL, "dlc_apply", 0, NULL, NULL);
+}
+
+float *dlc_grad_buffer(dlc_model *model, int64_t *count) {
+  if (count) *count = 0;
+  if (!model) {
+    rt_set_error("dlc_grad_buffer: no model");
+    return NULL;
+  }
+  for (int i = 0; i < model->desc->nparams; i++)
+    if (model->desc->params[i].dtype != DLC_F32) {
+      rt_set_error("dlc_grad_buffer: parameter '%s' is %s; the flat gradient buffer is f32 only",
+                   model->desc->params[i].name, rt_dtype_name(model->desc->params[i].dtype));
+      return NULL;
+    }
+  /* Padding between parameters is included: it is zero and stays zero under a sum. */
+  if (count) *count = (int64_t)(model->desc->param_bytes / sizeof(float));
+  return model->grads;
+}
+
+int dlc_num_params(const dlc_model *model) { return model ? model->desc->nparams : 0; }
+
+static void to_tensor(const dlc_tensor_desc *d, void *block, dlc_tensor *out) {
+  out->name = d->name;
+  out->dtype = d->dtype;
+  out->rank = d->rank;
+  memset(out->shape, 0, sizeof out->shape);
+  memcpy(out->shape, d->shape, sizeof(int64_t) * (size_t)d->rank);
+  out->data = (char *)block + d->offset;
+}
+
+int dlc_param(const dlc_model *model, int index, dlc_tensor *out) {
+  if (!model || !out || index < 0 || index >= model->desc->nparams) {
+    rt_set_error("dlc_param: no parameter %d (the model has %d)", index, model ? model->desc->nparams : 0);
+    return -1;
+  }
+  to_tensor(&model->desc->params[index], model->params, out);
+  return 0;
+}
+
+const dlc_model_desc *rt_model_desc(const dlc_model *model) { return model ? model->desc : NULL; }
+
+int rt_model_num_state(const dlc_model *model) { return model ? model->desc->nstate : 0; }
+
+int rt_model_state(const dlc_model *model, int index, dlc_tensor *out) {
+  if (!model || !out || index < 0 || index >= model->desc->nstate) {
+    rt_set_error("no state tensor %d (the model has %d)", index, model ? model->desc->nstate : 0);
+    return -1;
+  }
+  to_tensor(&model->desc->state[index], model->state, out);
+  return 0;
+}
+
+/* The step counter is saved as a tensor of its own unless a state tensor covers it. */
+#define STEP_TENSOR "optimizer.step"
+
+static int step_counter_is_separate(const dlc_model_desc *d) {
+  if (d->step_counter_offset < 0) return 0;
+  for (int i = 0; i < d->nstate; i++) {
+    size_t off = d->state[i].offset, end = off + tensor_bytes(&d->state[i]);
+    if ((size_t)d->step_counter_offset >= off && (size_t)d->step_counter_offset < end) return 0;
+  }
+  return 1;
+}
+
+/* Every parameter and state tensor of the model, pointing into params and state. */
+static dlc_tensor *checkpoint_tensors(const dlc_model *m, void *params, void *state, int *n) {
+  const dlc_model_desc *d = m->desc;
+  int extra = step_counter_is_separate(d);
+  dlc_tensor *ts = calloc((size_t)(d->nparams + d->nstate + extra + 1), sizeof *ts);
+  if (!ts) {
+    rt_set_error("out of memory");
+    return NULL;
+  }
+  for (int i = 0; i < d->nparams; i++) to_tensor(&d->params[i], params, &ts[i]);
+  for (int i = 0; i < d->nstate; i++) to_tensor(&d->state[i], state, &ts[d->nparams + i]);
+  if (extra)
+    ts[d->nparams + d->nstate] = (dlc_tensor){.name = STEP_TENSOR, .dtype = DLC_F32, .rank = 0,
+                                              .data = (char *)state + d->step_counter_offset};
+  *n = d->nparams + d->nstate + extra;
+  return ts;
+}
+
+int rt_model_save(const dlc_model *model, const char *path, const rt_meta *meta, int nmeta) {
+  if (!model || !path) {
+    rt_set_error("dlc_save: no model or no path");
+    return -1;
+  }
+  int n;
+  dlc_tensor *ts = checkpoint_tensors(model, model->params, model->state, &n);
+  if (!ts) return -1;
+  rt_meta *all = calloc((size_t)nmeta + 2, sizeof *all);
+  if (!all) {
+    free(ts);
+    rt_set_error("out of memory");
+    return -1;
+  }
+  char abi[16];
+  snprintf(abi, sizeof abi, "%d", DLC_ABI_VERSION);
+  all[0] = (rt_meta){"format", "dlc"};
+  all[1] = (rt_meta){"dlc.abi_version", abi};
+  for (int i = 0; i < nmeta; i++) all[2 + i] = meta[i];
+  int rc = rt_st_save(path, ts, n, all, nmeta + 2);
+  free(all);
+  free(ts);
+  return rc;
+}
+
+int dlc_save(const dlc_model *model, const char *path) { return rt_model_save(model, path, NULL, 0); }
+
+int dlc_load(dlc_model *model, const char *path) {
+  if (!model || !path) {
+    rt_set_error("dlc_load: no model or no path");
+    return -1;
+  }
+  const dlc_model_desc *d = model->desc;
+  /* Read into copies first, so that a bad or truncated file leaves the model as it was. */
+  size_t pb = d->param_bytes, sb = d->state_bytes;
+  unsigned char *copy = malloc(pb + sb + 1);
+  if (!copy) {
+    rt_set_error("out of memory");
+    return -1;
+  }
+  memcpy(copy, model->params, pb);
+  memcpy(copy + pb, model->state, sb);
+  int n, rc = -1;
+  dlc_tensor *ts = checkpoint_tensors(model, copy, copy + pb, &n);
+  rt_st_file *f = NULL;
+  if (ts && rt_st_open(path, &f) == 0 && rt_st_load_into(f, ts, n) == 0) {
+    memcpy(model->params, copy, pb);
+    memcpy(model->state, copy + pb, sb);
+    rc = 0;
+  }
+  rt_st_close(f);
+  free(ts);
+  free(copy);
+  return rc;
+}
