@@ -97,7 +97,7 @@ static bool loss_at(evaluators *ev, double *loss) {
 /* Central difference of the loss along v (NULL: the unit vector of element `at`). */
 static bool central(evaluators *ev, double *p, int64_t count, int64_t at, const double *v,
                     double eps, double *out) {
-  double *saved = malloc((size_t)count * sizeof *saved), lp, lm;
+  double *saved = malloc((size_t)count * sizeof *saved), lp = 0, lm = 0;
   IR_ASSERT(saved != NULL);
   memcpy(saved, p, (size_t)count * sizeof *p);
   bool ok = true;
@@ -111,7 +111,7 @@ static bool central(evaluators *ev, double *p, int64_t count, int64_t at, const 
     memcpy(p, saved, (size_t)count * sizeof *p);
   }
   free(saved);
-  *out = (lp - lm) / (2 * eps);
+  *out = ok ? (lp - lm) / (2 * eps) : 0;
   return ok;
 }
 
