@@ -267,6 +267,8 @@ static bool rule_concat(const ir_node *n, ir_type *out, ir_error *err) {
       return fail(n, err, "shapes %s and %s differ outside the concatenated axis", sstr(first, a),
                   sstr(t, b), "");
     }
+    if (t->dims[n->attrs.axis] > INT64_MAX - out->dims[n->attrs.axis])
+      return fail(n, err, "result too large", "", "", "");
     out->dims[n->attrs.axis] += t->dims[n->attrs.axis];
   }
   return true;
