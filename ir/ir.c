@@ -281,10 +281,11 @@ void ir_func_add_update(ir_func *f, ir_node *target, ir_node *value) {
 
 static void insert_node(ir_func *f, ir_node *n) {
   f->body = grow(f->module, f->body, f->nbody, &f->body_cap, sizeof *f->body);
-  if (f->insert_at < 0 || f->insert_at >= f->nbody) {
+  if (f->insert_at < 0) {
     f->body[f->nbody++] = n;
     return;
   }
+  if (f->insert_at > f->nbody) f->insert_at = f->nbody;
   memmove(f->body + f->insert_at + 1, f->body + f->insert_at,
           (size_t)(f->nbody - f->insert_at) * sizeof *f->body);
   f->body[f->insert_at++] = n;
