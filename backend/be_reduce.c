@@ -1,0 +1,124 @@
+/* Reductions (reduce_sum, reduce_mean, reduce_max, logsumexp) and the elementwise ops fused
+ * into them. One loop nest per kernel: outer loops over the kept axes, inner loops over the
+ * reduced ones, an accumulator in a register (an alloca that SROA promotes). The operand is
+ * evaluated with be_value_at, so the elementwise chain that feeds the reduction never goes
+ * to memory; members used elsewhere are stored as the inner loop visits each element once.
+ *
+ * Float accumulation allows reassociation so the inner loop vectorises; the result is still
+ * the same on every run of the same compiled code. logsumexp subtracts the maximum first. */
+#include <math.h>
+#include <string.h>
+
+#include "be_internal.h"
+
+typedef struct {
+  be_loop loops[IR_MAX_RANK];
+  int n;
+} loop_nest;
+
+/* Opens loops over the axes of `space` selected by `which` (size-1 axes get index 0). */
+static void open_loops(be_ctx *c, const ir_type *space, const bool *which, LLVMValueRef *idx,
+                       loop_nest *nest) {
+  nest->n = 0;
+  for (int d = 0; d < space->rank; d++) {
+    if (!which[d]) continue;
+    if (space->dims[d] == 1)
+      idx[d] = be_i64(c, 0);
+    else
+      idx[d] = be_loop_begin(c, &nest->loops[nest->n++], space->dims[d], "r");
+  }
+}
+
+static void close_loops(be_ctx *c, loop_nest *nest) {
+  for (int l = nest->n - 1; l >= 0; l--) be_loop_end(c, &nest->loops[l]);
+}
+
+static LLVMValueRef identity(be_ctx *c, const ir_node *r) {
+  ir_dtype dt = r->type.dtype;
+  if (r->op == IR_OP_REDUCE_MAX || r->op == IR_OP_LOGSUMEXP) {
+    if (ir_dtype_is_float(dt)) return be_const_of(c, dt, -INFINITY);
+    if (dt == IR_I32) return LLVMConstInt(c->i32, (unsigned long long)(int64_t)INT32_MIN, 1);
+    if (dt == IR_I64) return LLVMConstInt(c->i64, (unsigned long long)INT64_MIN, 1);
+    return LLVMConstInt(c->i1, 0, 0);
+  }
+  return be_const_of(c, dt, 0);
+}
+
+static LLVMValueRef combine(be_ctx *c, const ir_node *r, LLVMValueRef acc, LLVMValueRef v) {
+  ir_dtype dt = r->type.dtype;
+  if (r->op == IR_OP_REDUCE_MAX || r->op == IR_OP_LOGSUMEXP) {
+    LLVMValueRef args[2] = {acc, v};
+    /* NaN propagates, as in the reference interpreter. */
+    if (ir_dtype_is_float(dt)) return be_intrinsic(c, "llvm.maximum", be_reg_type(c, dt), args, 2);
+    LLVMIntPredicate p = dt == IR_BOOL ? LLVMIntUGT : LLVMIntSGT;
+    return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, p, v, acc, ""), v, acc, "");
+  }
+  if (ir_dtype_is_float(dt)) return be_fadd_reassoc(c, acc, v);
+  return LLVMBuildAdd(c->b, acc, v, "");
+}
+
+void be_emit_reduce(be_kernel *k) {
+  be_ctx *c = k->c;
+  const be_group *g = &k->plan->groups[k->group];
+  const ir_node *r = g->sink, *x = r->args[0];
+  const ir_type *space = &x->type;
+  ir_dtype dt = r->type.dtype;
+  if (ir_type_numel(space) == 0 && ir_type_numel(&r->type) == 0) return;
+
+  bool reduced[IR_MAX_RANK] = {false}, kept[IR_MAX_RANK];
+  int64_t count = 1;
+  for (int i = 0; i < r->attrs.naxes; i++) {
+    reduced[r->attrs.axes[i]] = true;
+    count *= space->dims[r->attrs.axes[i]];
+  }
+  for (int d = 0; d < space->rank; d++) kept[d] = !reduced[d];
+
+  LLVMValueRef idx[IR_MAX_RANK];
+  loop_nest outer, inner;
+  LLVMValueRef acc = be_entry_alloca(c, be_reg_type(c, dt), "acc");
+  open_loops(c, space, kept, idx, &outer);
+
+  /* Pass 1: sum or maximum (and the stores of materialised members). */
+  LLVMBuildStore(c->b, identity(c, r), acc);
+  if (count > 0) {
+    open_loops(c, space, reduced, idx, &inner);
+    be_memo_clear(k);
+    be_store_members(k, idx);
+    LLVMValueRef v = be_value_at(k, x, idx);
+    LLVMBuildStore(c->b, combine(c, r, LLVMBuildLoad2(c->b, be_reg_type(c, dt), acc, ""), v), acc);
+    be_memo_clear(k);
+    close_loops(c, &inner);
+  }
+  LLVMValueRef result = LLVMBuildLoad2(c->b, be_reg_type(c, dt), acc, "");
+
+  if (r->op == IR_OP_REDUCE_MEAN) {
+    result = LLVMBuildFDiv(c->b, result, be_const_of(c, dt, (double)count), "");
+  } else if (r->op == IR_OP_LOGSUMEXP && count > 0) {
+    /* Pass 2: sum of exp(x - max); an all -inf slice uses 0 as its shift (result -inf). */
+    LLVMValueRef isinf = LLVMBuildFCmp(c->b, LLVMRealOEQ, result, be_const_of(c, dt, -INFINITY), "");
+    LLVMValueRef shift = LLVMBuildSelect(c->b, isinf, be_const_of(c, dt, 0), result, "");
+    LLVMValueRef sum = be_entry_alloca(c, be_reg_type(c, dt), "sum");
+    LLVMBuildStore(c->b, be_const_of(c, dt, 0), sum);
+    open_loops(c, space, reduced, idx, &inner);
+    be_memo_clear(k);
+    LLVMValueRef d = LLVMBuildFSub(c->b, be_value_at(k, x, idx), shift, "");
+    LLVMValueRef e = be_intrinsic(c, "llvm.exp", be_reg_type(c, dt), &d, 1);
+    LLVMBuildStore(c->b, be_fadd_reassoc(c, LLVMBuildLoad2(c->b, be_reg_type(c, dt), sum, ""), e), sum);
+    be_memo_clear(k);
+    close_loops(c, &inner);
+    LLVMValueRef s = LLVMBuildLoad2(c->b, be_reg_type(c, dt), sum, "");
+    LLVMValueRef l = be_intrinsic(c, "llvm.log", be_reg_type(c, dt), &s, 1);
+    result = LLVMBuildFAdd(c->b, shift, l, "");
+  }
+
+  /* The result's index: the kept axes (and 0 for axes kept with size 1). */
+  LLVMValueRef ridx[IR_MAX_RANK];
+  for (int d = 0, j = 0; d < space->rank; d++) {
+    if (!reduced[d])
+      ridx[j++] = idx[d];
+    else if (r->attrs.keepdims)
+      ridx[j++] = be_i64(c, 0);
+  }
+  be_store(c, dt, k->buf[r->id], be_linear_index(c, &r->type, ridx), result);
+  close_loops(c, &outer);
+}

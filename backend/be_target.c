@@ -1,0 +1,191 @@
+/* The target machine (the host's CPU name and features unless told otherwise, PIC so the
+ * same code serves the JIT and a shared library), default<O3> through the new pass manager,
+ * and the common path of JIT and AOT: tensor IR -> verified, optimised LLVM module. */
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "be_internal.h"
+
+double be_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+bool be_take_error(LLVMErrorRef e, const char *what, ir_error *err) {
+  char *msg = LLVMGetErrorMessage(e);
+  ir_error_set(err, (ir_loc){0, 0}, "backend: %s: %s", what, msg);
+  LLVMDisposeErrorMessage(msg);
+  return false;
+}
+
+be_options be_options_default(void) {
+  return (be_options){.opt_level = 3};
+}
+
+bool be_target_create(const be_options *o, be_target *t, ir_error *err) {
+  memset(t, 0, sizeof *t);
+  if (LLVMInitializeNativeTarget() || LLVMInitializeNativeAsmPrinter()) {
+    ir_error_set(err, (ir_loc){0, 0}, "backend: LLVM has no native target on this machine");
+    return false;
+  }
+  char *def = LLVMGetDefaultTargetTriple();
+  t->triple = LLVMNormalizeTargetTriple(def);
+  LLVMDisposeMessage(def);
+  if (o && o->target_cpu) {
+    t->cpu = strdup(o->target_cpu);
+    t->features = strdup(o->target_features ? o->target_features : "");
+  } else {
+    char *cpu = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
+    t->cpu = strdup(cpu);
+    t->features = strdup(o && o->target_features ? o->target_features : feat);
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(feat);
+  }
+  IR_ASSERT(t->cpu && t->features);
+  t->wide_vectors = strstr(t->features, "+avx512f") != NULL;
+  LLVMTargetRef target;
+  char *msg = NULL;
+  if (LLVMGetTargetFromTriple(t->triple, &target, &msg)) {
+    ir_error_set(err, (ir_loc){0, 0}, "backend: target %s: %s", t->triple, msg ? msg : "unknown");
+    LLVMDisposeMessage(msg);
+    be_target_dispose(t);
+    return false;
+  }
+  int level = o ? o->opt_level : 3;
+  LLVMCodeGenOptLevel cg = level <= 0 ? LLVMCodeGenLevelNone
+                           : level == 1 ? LLVMCodeGenLevelLess
+                           : level == 2 ? LLVMCodeGenLevelDefault
+                                        : LLVMCodeGenLevelAggressive;
+  t->tm = LLVMCreateTargetMachine(target, t->triple, t->cpu, t->features, cg, LLVMRelocPIC,
+                                  LLVMCodeModelDefault);
+  if (!t->tm) {
+    ir_error_set(err, (ir_loc){0, 0}, "backend: no target machine for cpu '%s'", t->cpu);
+    be_target_dispose(t);
+    return false;
+  }
+  return true;
+}
+
+void be_target_dispose(be_target *t) {
+  if (t->tm) LLVMDisposeTargetMachine(t->tm);
+  if (t->triple) LLVMDisposeMessage(t->triple);
+  free(t->cpu);
+  free(t->features);
+  memset(t, 0, sizeof *t);
+}
+
+void be_target_apply(const be_target *t, LLVMModuleRef mod) {
+  LLVMSetTarget(mod, t->triple);
+  LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(t->tm);
+  LLVMSetModuleDataLayout(mod, dl);
+  LLVMDisposeTargetData(dl);
+}
+
+bool be_optimize(const be_target *t, LLVMModuleRef mod, int opt_level, ir_error *err) {
+  char pipeline[32];
+  snprintf(pipeline, sizeof pipeline, "default<O%d>", opt_level < 0 ? 0 : opt_level > 3 ? 3 : opt_level);
+  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+  LLVMPassBuilderOptionsSetLoopVectorization(po, opt_level >= 2);
+  LLVMPassBuilderOptionsSetSLPVectorization(po, opt_level >= 2);
+  LLVMErrorRef e = LLVMRunPasses(mod, pipeline, t->tm, po);
+  LLVMDisposePassBuilderOptions(po);
+  if (e) return be_take_error(e, "optimisation", err);
+  return true;
+}
+
+static void dump_module(FILE *out, LLVMModuleRef mod) {
+  char *s = LLVMPrintModuleToString(mod);
+  fputs(s, out);
+  LLVMDisposeMessage(s);
+}
+
+static bool dump_asm(FILE *out, const be_target *t, LLVMModuleRef mod, ir_error *err) {
+  /* Code generation changes the module it runs on: emit from a copy. */
+  LLVMModuleRef copy = LLVMCloneModule(mod);
+  LLVMMemoryBufferRef buf = NULL;
+  char *msg = NULL;
+  bool ok = !LLVMTargetMachineEmitToMemoryBuffer(t->tm, copy, LLVMAssemblyFile, &msg, &buf);
+  if (ok) {
+    fwrite(LLVMGetBufferStart(buf), 1, LLVMGetBufferSize(buf), out);
+    LLVMDisposeMemoryBuffer(buf);
+  } else {
+    ir_error_set(err, (ir_loc){0, 0}, "backend: assembly: %s", msg ? msg : "failed");
+  }
+  LLVMDisposeMessage(msg);
+  LLVMDisposeModule(copy);
+  return ok;
+}
+
+bool be_build_llvm(ir_module *m, const be_options *o, const be_target *t, LLVMContextRef ctx,
+                   LLVMModuleRef *out_mod, be_model *model, ir_error *err) {
+  be_options def = be_options_default();
+  if (!o) o = &def;
+  double t0 = be_now();
+  be_ctx c;
+  be_ctx_init(&c, ctx, "dlc", t->cpu, t->features);
+  be_target_apply(t, c.mod);
+  bool ok = be_codegen_module(&c, m, model, err);
+  be_ctx_dispose_builder(&c);
+  if (ok) {
+    char *msg = NULL;
+    if (LLVMVerifyModule(c.mod, LLVMReturnStatusAction, &msg)) {
+      ir_error_set(err, (ir_loc){0, 0}, "backend: generated LLVM IR is invalid (a dlc bug): %.400s", msg);
+      ok = false;
+    }
+    LLVMDisposeMessage(msg);
+  }
+  if (ok && o->emit_llvm) dump_module(o->emit_llvm, c.mod);
+  double t1 = be_now();
+  if (ok) ok = be_optimize(t, c.mod, o->opt_level, err);
+  double t2 = be_now();
+  if (ok && o->emit_llvm_opt) dump_module(o->emit_llvm_opt, c.mod);
+  if (ok && o->emit_asm) ok = dump_asm(o->emit_asm, t, c.mod, err);
+  if (o->timings) {
+    o->timings->codegen += t1 - t0;
+    o->timings->optimize += t2 - t1;
+  }
+  if (!ok) {
+    LLVMDisposeModule(c.mod);
+    be_model_free(model);
+    return false;
+  }
+  *out_mod = c.mod;
+  return true;
+}
+
+char *be_llvm_ir_string(ir_module *m, const be_options *o, bool optimized, ir_error *err) {
+  be_options opts = o ? *o : be_options_default();
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  IR_ASSERT(mem);
+  opts.emit_llvm = optimized ? NULL : mem;
+  opts.emit_llvm_opt = optimized ? mem : NULL;
+  opts.emit_asm = NULL;
+  opts.timings = NULL;
+  be_target t;
+  bool ok = be_target_create(&opts, &t, err);
+  if (ok) {
+    LLVMContextRef ctx = LLVMContextCreate();
+    LLVMModuleRef mod;
+    be_model model;
+    ok = be_build_llvm(m, &opts, &t, ctx, &mod, &model, err);
+    if (ok) {
+      LLVMDisposeModule(mod);
+      be_model_free(&model);
+    }
+    LLVMContextDispose(ctx);
+    be_target_dispose(&t);
+  }
+  fclose(mem);
+  if (!ok) {
+    free(text);
+    return NULL;
+  }
+  return text;
+}

@@ -1,0 +1,159 @@
+/* fuse: groups chains of elementwise and broadcast ops (forward and backward alike: bias add
+ * then relu, the relu mask of the backward pass, the SGD update w - lr·g) into kernels, by
+ * numbering them in node->kernel. The backend emits each kernel as one loop nest in which
+ * the group's intermediates stay in registers; a value used outside its group (by a matmul,
+ * a softmax, another kernel, an output or an update) is stored to memory.
+ *
+ * A kernel has one iteration space: every op in it has the same shape. A reduction may end
+ * a kernel (its operand's shape is the space; the elementwise ops that feed it are computed
+ * inside its loop), but nothing in the kernel can use the reduction's result, which exists
+ * only when the loop is done. Kernels are convex: no path leaves a kernel and comes back
+ * into it, so the kernels can be run one after the other. Constants and iotas join the
+ * kernel of their users when all of them are in one; the backend inlines them anyway.
+ *
+ * Greedy, producer into consumer, in body order; each merge is checked for convexity.
+ *
+ * require: shape-infer (every type known; broadcasts explicit or implicit, either works). */
+#include "passes.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  const ir_func *f;
+  int n;              /* ids */
+  int *parent;        /* union-find by id; -1 = not fusable */
+  ir_type *space;     /* by root: the group's iteration space */
+  bool *has_reduce;   /* by root */
+  int *pos;           /* by id: body position, -1 for arguments */
+  bool *in, *reach;   /* scratch for the convexity check */
+} fuser;
+
+static bool is_source(const ir_node *n) { return n->op == IR_OP_CONST || n->op == IR_OP_IOTA; }
+static bool is_reduce(const ir_node *n) { return ir_ops[n->op].kind == IR_KIND_REDUCE; }
+static bool is_fusable(const ir_node *n) {
+  return ir_op_is_elementwise(n->op) || n->op == IR_OP_BROADCAST || is_reduce(n);
+}
+
+static int find(fuser *fu, int id) {
+  while (fu->parent[id] != id) {
+    fu->parent[id] = fu->parent[fu->parent[id]];
+    id = fu->parent[id];
+  }
+  return id;
+}
+
+/* Merging groups ra and rb is wrong if some node outside both is reached from one of them
+ * and reaches one of them (that node would have to run both before and after the kernel),
+ * or if a member would use the merged kernel's reduction. */
+static bool convex_after_merge(fuser *fu, int ra, int rb) {
+  const ir_func *f = fu->f;
+  for (int i = 0; i < f->nbody; i++) {
+    const ir_node *x = f->body[i];
+    int r = fu->parent[x->id] >= 0 ? find(fu, x->id) : -1;
+    fu->in[x->id] = r == ra || r == rb;
+    fu->reach[x->id] = false;
+  }
+  for (int i = 0; i < f->nbody; i++) {
+    const ir_node *x = f->body[i];
+    bool from_group = false, from_outside_path = false;
+    for (int a = 0; a < x->nargs; a++) {
+      const ir_node *op = x->args[a];
+      if (op->id >= fu->n || fu->pos[op->id] < 0) continue;
+      if (fu->in[op->id]) from_group = true;
+      /* A reduction's result exists only after its loop: no member of its kernel uses it. */
+      if (fu->in[op->id] && fu->in[x->id] && is_reduce(op)) return false;
+      if (fu->reach[op->id]) from_outside_path = true;
+    }
+    if (fu->in[x->id]) {
+      if (from_outside_path) return false;
+    } else {
+      fu->reach[x->id] = from_group || from_outside_path;
+    }
+  }
+  return true;
+}
+
+static void try_merge(fuser *fu, const ir_node *consumer, const ir_node *producer) {
+  if (fu->parent[producer->id] < 0 || is_source(producer) || is_reduce(producer)) return;
+  int ra = find(fu, consumer->id), rb = find(fu, producer->id);
+  if (ra == rb) return;
+  if (!ir_shape_equal(&fu->space[ra], &fu->space[rb])) return;
+  if (fu->has_reduce[ra] && fu->has_reduce[rb]) return;
+  if (!convex_after_merge(fu, ra, rb)) return;
+  fu->parent[rb] = ra;
+  fu->has_reduce[ra] = fu->has_reduce[ra] || fu->has_reduce[rb];
+}
+
+static void fuse_func(ir_func *f) {
+  fuser fu = {.f = f, .n = f->next_id};
+  size_t n = (size_t)fu.n + 1;
+  fu.parent = malloc(n * sizeof(int));
+  fu.space = calloc(n, sizeof(ir_type));
+  fu.has_reduce = calloc(n, sizeof(bool));
+  fu.pos = malloc(n * sizeof(int));
+  fu.in = calloc(n, sizeof(bool));
+  fu.reach = calloc(n, sizeof(bool));
+  int *number = malloc(n * sizeof(int));
+  IR_ASSERT(fu.parent && fu.space && fu.has_reduce && fu.pos && fu.in && fu.reach && number);
+  for (size_t i = 0; i < n; i++) fu.parent[i] = -1, fu.pos[i] = -1, number[i] = 0;
+  for (int i = 0; i < f->nbody; i++) {
+    ir_node *x = f->body[i];
+    x->kernel = 0;
+    fu.pos[x->id] = i;
+    if (!is_fusable(x) || is_source(x)) continue;
+    fu.parent[x->id] = x->id;
+    fu.space[x->id] = is_reduce(x) ? x->args[0]->type : x->type;
+    fu.has_reduce[x->id] = is_reduce(x);
+  }
+  for (int i = 0; i < f->nbody; i++) {
+    const ir_node *x = f->body[i];
+    if (fu.parent[x->id] < 0) continue;
+    for (int a = 0; a < x->nargs; a++) try_merge(&fu, x, x->args[a]);
+  }
+  /* Number the kernels in body order. */
+  int next = 0;
+  for (int i = 0; i < f->nbody; i++) {
+    ir_node *x = f->body[i];
+    if (fu.parent[x->id] < 0) continue;
+    int r = find(&fu, x->id);
+    if (!number[r]) number[r] = ++next;
+    x->kernel = number[r];
+  }
+  /* Sources join their users' kernel when they have exactly one and no other use. */
+  int *kernel_of_users = malloc(n * sizeof(int));
+  IR_ASSERT(kernel_of_users);
+  for (size_t i = 0; i < n; i++) kernel_of_users[i] = 0;
+  for (int i = 0; i < f->nbody; i++) {
+    const ir_node *x = f->body[i];
+    for (int a = 0; a < x->nargs; a++) {
+      const ir_node *s = x->args[a];
+      if (!is_source(s)) continue;
+      int k = x->kernel > 0 ? x->kernel : -1;
+      if (kernel_of_users[s->id] == 0)
+        kernel_of_users[s->id] = k;
+      else if (kernel_of_users[s->id] != k)
+        kernel_of_users[s->id] = -1;
+    }
+  }
+  for (int i = 0; i < f->noutputs; i++) kernel_of_users[f->outputs[i].value->id] = -1;
+  for (int i = 0; i < f->nupdates; i++) kernel_of_users[f->updates[i].value->id] = -1;
+  for (int i = 0; i < f->nbody; i++) {
+    ir_node *x = f->body[i];
+    if (is_source(x) && kernel_of_users[x->id] > 0) x->kernel = kernel_of_users[x->id];
+  }
+  free(kernel_of_users);
+  free(number);
+  free(fu.parent);
+  free(fu.space);
+  free(fu.has_reduce);
+  free(fu.pos);
+  free(fu.in);
+  free(fu.reach);
+}
+
+bool pass_fuse(ir_module *m, ir_error *err) {
+  (void)err;
+  for (int i = 0; i < m->nfuncs; i++) fuse_func(m->funcs[i]);
+  return true;
+}
