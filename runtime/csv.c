@@ -1,10 +1,11 @@
 /* Strict CSV reading into an f32 feature matrix and a label vector.
  *
- * The file is read whole and split in one pass; each record's fields are spans into
- * the buffer, and each selected column has a converter (a feature value, a float label,
- * a class label) that turns its span into a number or an error naming file, line,
- * column and text. Nothing is ever read as a silent zero. Missing-value policies and
- * categorical columns fit in as further converters over the same spans.
+ * The file is read whole and split in one pass by the shared tokenizer (csv_record.c);
+ * each record's fields are spans into the buffer, and each selected column has a
+ * converter (a feature value, a float label, a class label) that turns its span into a
+ * number or an error naming file, line, column and text. Nothing is ever read as a
+ * silent zero. Missing values and categorical columns are the data preparation's
+ * (prep.c), which reads the same records.
  *
  * Accepted: a header row; ',' separators; LF, CRLF or CR line ends; spaces around
  * fields; quoted fields ("..." with "" for a quote, newlines allowed inside); blank
@@ -15,142 +16,6 @@
 #include <string.h>
 
 #include "rt.h"
-
-typedef struct {
-  const char *text; /* the field's bytes, without quotes or surrounding spaces */
-  size_t len;
-  int quoted;
-  int64_t line, col; /* where the field starts, 1-based */
-} csv_field;
-
-typedef struct {
-  const char *name; /* the file, for messages */
-  const char *p, *end;
-  const char *line_start;
-  int64_t line;
-  csv_field *fields; /* the current record */
-  int nfields, cap;
-  int64_t rec_line;  /* where the current record starts and ends */
-  int64_t end_col;
-} csv_reader;
-
-static int is_space(char c) { return c == ' ' || c == '\t'; }
-
-static int push_field(csv_reader *r, csv_field f) {
-  if (r->nfields == r->cap) {
-    int cap = r->cap ? r->cap * 2 : 16;
-    csv_field *nf = realloc(r->fields, (size_t)cap * sizeof *nf);
-    if (!nf) {
-      rt_set_error("%s: out of memory", r->name);
-      return -1;
-    }
-    r->fields = nf;
-    r->cap = cap;
-  }
-  r->fields[r->nfields++] = f;
-  return 0;
-}
-
-static void new_line(csv_reader *r, const char *next) {
-  r->line++;
-  r->line_start = next;
-}
-
-/* Consumes a line end at r->p (LF, CRLF or CR). */
-static void eat_line_end(csv_reader *r) {
-  if (r->p < r->end && *r->p == '\r') r->p++;
-  if (r->p < r->end && *r->p == '\n') r->p++;
-  new_line(r, r->p);
-}
-
-/* Reads the next non-blank record into r->fields: 1, 0 at the end, -1 on error. */
-static int read_record(csv_reader *r) {
-  r->nfields = 0;
-  for (;;) { /* skip blank lines */
-    const char *q = r->p;
-    while (q < r->end && is_space(*q)) q++;
-    if (q == r->end) return 0;
-    if (*q != '\n' && *q != '\r') break;
-    r->p = q;
-    eat_line_end(r);
-  }
-  r->rec_line = r->line;
-  for (;;) {
-    const char *p = r->p;
-    while (p < r->end && is_space(*p)) p++;
-    csv_field f = {.line = r->line, .col = (int64_t)(p - r->line_start) + 1};
-    if (p < r->end && *p == '"') {
-      p++;
-      f.text = p;
-      f.quoted = 1;
-      for (;;) {
-        if (p == r->end) {
-          rt_set_error("%s:%lld:%lld: unterminated quoted field", r->name, (long long)f.line, (long long)f.col);
-          return -1;
-        }
-        if (*p == '"') {
-          if (p + 1 < r->end && p[1] == '"') {
-            p += 2;
-            continue;
-          }
-          break;
-        }
-        if (*p == '\n' || (*p == '\r' && (p + 1 == r->end || p[1] != '\n'))) new_line(r, p + 1);
-        p++;
-      }
-      f.len = (size_t)(p - f.text);
-      p++;
-      while (p < r->end && is_space(*p)) p++;
-      if (p < r->end && *p != ',' && *p != '\n' && *p != '\r') {
-        rt_set_error("%s:%lld:%lld: unexpected '%c' after a closing quote", r->name, (long long)r->line,
-                     (long long)(p - r->line_start) + 1, *p);
-        return -1;
-      }
-    } else {
-      f.text = p;
-      while (p < r->end && *p != ',' && *p != '\n' && *p != '\r') p++;
-      const char *e = p;
-      while (e > f.text && is_space(e[-1])) e--;
-      f.len = (size_t)(e - f.text);
-    }
-    if (push_field(r, f) != 0) return -1;
-    r->p = p;
-    if (p < r->end && *p == ',') {
-      r->p = p + 1;
-      continue;
-    }
-    r->end_col = (int64_t)(p - r->line_start) + 1;
-    if (p < r->end) eat_line_end(r);
-    return 1;
-  }
-}
-
-/* A field's text for a message: quoted, cut at 40 bytes, control characters as '?'. */
-static const char *show(const csv_field *f, char *buf, size_t size) {
-  size_t n = f->len < 40 ? f->len : 40, j = 0;
-  buf[j++] = '"';
-  for (size_t i = 0; i < n && j + 5 < size; i++)
-    buf[j++] = (unsigned char)f->text[i] < 0x20 ? '?' : f->text[i];
-  if (n < f->len) {
-    memcpy(buf + j, "...", 3);
-    j += 3;
-  }
-  buf[j++] = '"';
-  buf[j] = '\0';
-  return buf;
-}
-
-static char *unquote(const csv_field *f) {
-  char *s = malloc(f->len + 1);
-  if (!s) return NULL;
-  size_t j = 0;
-  for (size_t i = 0; i < f->len; i++) {
-    s[j++] = f->text[i];
-    if (f->quoted && f->text[i] == '"') i++; /* "" inside quotes is one quote */
-  }
-  s[j] = '\0';
-  return s;
-}
 
 /* ---- converters: one per kind of selected column -------------------------------- */
 
@@ -164,7 +29,7 @@ typedef struct {
   int64_t stride, offset;
 } csv_target;
 
-static int convert_field(const csv_reader *r, const csv_target *t, const csv_field *f, int64_t row,
+static int convert_field(const rt_csv_reader *r, const csv_target *t, const rt_csv_field *f, int64_t row,
                          int32_t *max_label) {
   char shown[64];
   double v;
@@ -176,13 +41,13 @@ static int convert_field(const csv_reader *r, const csv_target *t, const csv_fie
   }
   if (rt_parse_number(f->text, f->len, &v) != 0) {
     rt_set_error("%s:%lld:%lld: %s is not a number (column \"%s\")", r->name, (long long)f->line,
-                 (long long)f->col, show(f, shown, sizeof shown), t->name);
+                 (long long)f->col, rt_csv_show(f, shown, sizeof shown), t->name);
     return -1;
   }
   if (t->kind == CONV_LABEL_I32) {
     if (!(v >= 0 && v <= 2147483647.0 && v == floor(v))) {
       rt_set_error("%s:%lld:%lld: class label %s is not a non-negative integer (column \"%s\")", r->name,
-                   (long long)f->line, (long long)f->col, show(f, shown, sizeof shown), t->name);
+                   (long long)f->line, (long long)f->col, rt_csv_show(f, shown, sizeof shown), t->name);
       return -1;
     }
     int32_t k = (int32_t)v;
@@ -193,7 +58,7 @@ static int convert_field(const csv_reader *r, const csv_target *t, const csv_fie
   float fv = (float)v;
   if (!isfinite(fv)) {
     rt_set_error("%s:%lld:%lld: %s is out of range for f32 (column \"%s\")", r->name, (long long)f->line,
-                 (long long)f->col, show(f, shown, sizeof shown), t->name);
+                 (long long)f->col, rt_csv_show(f, shown, sizeof shown), t->name);
     return -1;
   }
   ((float *)t->dst)[row * t->stride + t->offset] = fv;
@@ -250,14 +115,14 @@ int rt_csv_parse(const char *name, const char *data, size_t len, const rt_csv_op
     rt_set_error("%s: labels must be read as f32 or i32, not %s", name, rt_dtype_name(opt->label_dtype));
     return -1;
   }
-  csv_reader r = {.name = name, .p = data, .end = data + len, .line_start = data, .line = 1};
-  if (len >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3)) r.p = r.line_start = data + 3;
+  rt_csv_reader r;
+  rt_csv_reader_init(&r, name, data, len);
 
   int status = -1;
   char **names = NULL;
   int ncols = 0;
   csv_target *targets = NULL;
-  int rc = read_record(&r);
+  int rc = rt_csv_next(&r);
   if (rc <= 0) {
     if (rc == 0) rt_set_error("%s: the file is empty (expected a header row of column names)", name);
     goto done;
@@ -267,7 +132,7 @@ int rt_csv_parse(const char *name, const char *data, size_t len, const rt_csv_op
   names = calloc((size_t)ncols, sizeof *names);
   if (!names) goto oom;
   for (int c = 0; c < ncols; c++)
-    if (!(names[c] = unquote(&r.fields[c]))) goto oom;
+    if (!(names[c] = rt_csv_unquote(&r.fields[c]))) goto oom;
 
   /* Which columns go where. */
   int label_col = -1;
@@ -308,7 +173,7 @@ int rt_csv_parse(const char *name, const char *data, size_t len, const rt_csv_op
 
   int32_t max_label = -1;
   int64_t row = 0;
-  while ((rc = read_record(&r)) > 0) {
+  while ((rc = rt_csv_next(&r)) > 0) {
     if (r.nfields != ncols) {
       if (r.nfields < ncols)
         rt_set_error("%s:%lld:%lld: row has %d field%s but the header has %d columns", name,
@@ -316,7 +181,7 @@ int rt_csv_parse(const char *name, const char *data, size_t len, const rt_csv_op
       else
         rt_set_error("%s:%lld:%lld: row has %d fields but the header has %d columns (extra field %s)", name,
                      (long long)r.fields[ncols].line, (long long)r.fields[ncols].col, r.nfields, ncols,
-                     show(&r.fields[ncols], (char[64]){0}, 64));
+                     rt_csv_show(&r.fields[ncols], (char[64]){0}, 64));
       goto done;
     }
     for (int t = 0; t < ntargets; t++)
@@ -339,7 +204,7 @@ done:
     for (int c = 0; c < ncols; c++) free(names[c]);
   free(names);
   free(targets);
-  free(r.fields);
+  rt_csv_reader_close(&r);
   if (status != 0) rt_csv_free(out);
   return status;
 }

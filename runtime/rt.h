@@ -138,6 +138,51 @@ int rt_atomic_commit(rt_atomic_file *f);
 /* Gives up: removes the temporary file, leaves path as it was. */
 void rt_atomic_abort(rt_atomic_file *f);
 
+/* ---- CSV records (csv_record.c) ------------------------------------------------- */
+
+/* One field of a record: a span of the reader's bytes, valid until the next record. */
+typedef struct {
+  const char *text; /* without quotes or surrounding spaces; "" stays doubled inside quotes */
+  size_t len;
+  int quoted;
+  int64_t line, col; /* where the field starts, 1-based */
+} rt_csv_field;
+
+/* The tokenizer csv.c, prep.c and inspect.c share: records of ',' separated fields,
+ * LF/CRLF/CR line ends, quoted fields ("" for a quote, line ends inside), blank lines
+ * skipped, spaces around fields trimmed, a UTF-8 byte-order mark skipped. Over memory
+ * (rt_csv_reader_init) or over a file read in 64 KiB chunks (rt_csv_reader_open), so
+ * a file of any size streams in memory bounded by its longest record. */
+typedef struct {
+  const char *name;             /* the file, for messages */
+  void *fp;                     /* FILE * when streaming, else NULL */
+  char *buf;                    /* streaming: the chunk buffer */
+  size_t cap;
+  const char *p, *end;          /* unread bytes at hand */
+  const char *line_start;
+  int eof;                      /* no bytes beyond `end` */
+  int64_t line;
+  rt_csv_field *fields;         /* the current record */
+  int nfields, fcap;
+  int64_t rec_line;             /* where the current record starts */
+  int64_t end_col;              /* and the column just after its last field */
+} rt_csv_reader;
+
+/* Over data[0..len), which must outlive the reader; `name` is what messages call it. */
+void rt_csv_reader_init(rt_csv_reader *r, const char *name, const char *data, size_t len);
+/* Over a file, streamed; `path` must outlive the reader. */
+int rt_csv_reader_open(rt_csv_reader *r, const char *path);
+/* The next non-blank record into r->fields: 1, 0 at the end, -1 on error (located). */
+int rt_csv_next(rt_csv_reader *r);
+void rt_csv_reader_close(rt_csv_reader *r);
+/* A field's text for a message: quoted, cut at 40 bytes, control characters as '?'. */
+const char *rt_csv_show(const rt_csv_field *f, char *buf, size_t size);
+/* The field's text, unquoted, malloc'd (NULL when out of memory). */
+char *rt_csv_unquote(const rt_csv_field *f);
+/* Whether a field is a missing value: empty, NA or NaN in any case (quoted or not, as
+ * pandas' read_csv reads them). */
+int rt_csv_is_missing(const rt_csv_field *f);
+
 /* ---- CSV (csv.c) ---------------------------------------------------------------- */
 
 typedef struct {
