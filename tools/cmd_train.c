@@ -1,0 +1,512 @@
+/* dlc train MODEL.def: compile the model's training step with the JIT and train it on
+ * its data: progress while it runs, evaluation after every epoch, a summary at the end,
+ * checkpoints in safetensors. The loop itself is the runtime's (rt_train); this file is
+ * the command line around it: options, data, progress, metrics, checkpoints, messages. */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "data.h"
+#include "driver.h"
+#include "pipeline.h"
+#include "rt_train.h"
+
+typedef struct {
+  const char *model, *data, *test, *save, *load, *metrics, *lr;
+  double test_split;
+  int64_t epochs, batch, seed, save_every;
+  bool has_seed, quiet, no_shuffle, standardize, time_passes;
+} train_args;
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: dlc train MODEL.def [options]\n"
+          "Compiles the model's training step and trains it on the model's data source.\n"
+          "  --data FILE           training data: a .csv file, or .npy files (comma-separated, one per\n"
+          "                        model input); replaces the model's `data` source, keeps its columns\n"
+          "  --test FILE           evaluate on this file after every epoch\n"
+          "  --test-split F        hold out a seeded fraction F of the data for evaluation instead\n"
+          "  --epochs N            passes over the data (default: the model's, else 10)\n"
+          "  --batch B             batch size (default: the model's `batch = B`)\n"
+          "  --lr X                learning rate (replaces the optimizer's lr)\n"
+          "  --seed S              seeds initialisation, shuffling, splitting, synthetic data\n"
+          "                        (default: the model's, else 0)\n"
+          "  --standardize         scale features to mean 0, deviation 1 (training split's statistics,\n"
+          "                        saved in the checkpoint for `dlc predict`)\n"
+          "  --no-shuffle          batches in file order\n"
+          "  --load FILE           start from a checkpoint (.safetensors): parameters and optimiser state\n"
+          "  --save FILE           write the checkpoint (.safetensors) at the end\n"
+          "  --save-every N        ... and after every N epochs (default: also every 60 s)\n"
+          "  --metrics FILE        one JSON object per epoch (JSON Lines)\n"
+          "  --time-passes         how long each compilation stage took\n"
+          "  --quiet               print errors only\n");
+}
+
+#define CMD "train"
+
+static int parse_args(int argc, char **argv, train_args *a) {
+  for (int i = 1; i < argc; i++) {
+    const char *v;
+    const char *arg = argv[i];
+    if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+      usage(stdout);
+      return -1;
+    } else if (drv_option(argc, argv, &i, "--data", &v)) {
+      a->data = v;
+    } else if (drv_option(argc, argv, &i, "--test", &v)) {
+      a->test = v;
+    } else if (drv_option(argc, argv, &i, "--test-split", &v)) {
+      if (!drv_parse_double(CMD, "--test-split", v, 1e-9, 1 - 1e-9, &a->test_split)) return 2;
+    } else if (drv_option(argc, argv, &i, "--epochs", &v)) {
+      if (!drv_parse_int(CMD, "--epochs", v, 1, 1000000000, &a->epochs)) return 2;
+    } else if (drv_option(argc, argv, &i, "--batch", &v)) {
+      if (!drv_parse_int(CMD, "--batch", v, 1, 1 << 30, &a->batch)) return 2;
+    } else if (drv_option(argc, argv, &i, "--lr", &v)) {
+      double lr;
+      if (!drv_parse_double(CMD, "--lr", v, 1e-30, 1e30, &lr)) return 2;
+      a->lr = v;
+    } else if (drv_option(argc, argv, &i, "--seed", &v)) {
+      if (!drv_parse_int(CMD, "--seed", v, 0, INT64_C(9007199254740992), &a->seed)) return 2;
+      a->has_seed = true;
+    } else if (drv_option(argc, argv, &i, "--save", &v)) {
+      a->save = v;
+    } else if (drv_option(argc, argv, &i, "--save-every", &v)) {
+      if (!drv_parse_int(CMD, "--save-every", v, 1, 1000000000, &a->save_every)) return 2;
+    } else if (drv_option(argc, argv, &i, "--load", &v)) {
+      a->load = v;
+    } else if (drv_option(argc, argv, &i, "--metrics", &v)) {
+      a->metrics = v;
+    } else if (!strcmp(arg, "--quiet") || !strcmp(arg, "-q")) {
+      a->quiet = true;
+    } else if (!strcmp(arg, "--no-shuffle")) {
+      a->no_shuffle = true;
+    } else if (!strcmp(arg, "--standardize") || !strcmp(arg, "--standardise")) {
+      a->standardize = true;
+    } else if (!strcmp(arg, "--time-passes")) {
+      a->time_passes = true;
+    } else if (arg[0] == '-' && arg[1] != '\0') {
+      fprintf(stderr, "dlc train: error: unknown option '%s'\n", arg);
+      usage(stderr);
+      return 2;
+    } else if (a->model) {
+      fprintf(stderr, "dlc train: error: more than one model file ('%s' and '%s')\n", a->model, arg);
+      return 2;
+    } else {
+      a->model = arg;
+    }
+  }
+  if (!a->model) {
+    usage(stderr);
+    return 2;
+  }
+  if (a->test && a->test_split > 0) {
+    fprintf(stderr, "dlc train: error: --test and --test-split both choose the test data; give one\n");
+    return 2;
+  }
+  return 0;
+}
+
+/* ---- state of a run, shared with the hooks ----------------------------------------- */
+
+typedef struct {
+  const train_args *a;
+  dlc_model *model;
+  pl_variants *variants;
+  const char *model_name;
+  bool tty, classifier, standardized;
+  FILE *metrics;
+  /* progress */
+  double started, last_draw, trained_seconds;
+  int64_t rows;
+  int epochs;
+  /* checkpoints */
+  rt_meta meta[8];
+  int nmeta;
+  char epoch_text[24];
+  int saved_epoch;
+  double last_save;
+} run;
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void fmt_rate(char *buf, size_t n, double v) {
+  if (v >= 1e6)
+    snprintf(buf, n, "%.1fM", v / 1e6);
+  else if (v >= 1e3)
+    snprintf(buf, n, "%.1fk", v / 1e3);
+  else
+    snprintf(buf, n, "%.0f", v);
+}
+
+static void fmt_duration(char *buf, size_t n, double s) {
+  long t = s < 0 ? 0 : s > 359999 ? 359999 : (long)(s + 0.5); /* at most 99:59:59 */
+  if (t >= 3600)
+    snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else
+    snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+/* Digits of n: epoch numbers line up under each other. */
+static int digits(int n) {
+  int d = 1;
+  while (n >= 10) n /= 10, d++;
+  return d;
+}
+
+static void fmt_seconds(char *buf, size_t n, double s) {
+  if (s < 0.1)
+    snprintf(buf, n, "%.3g ms", s * 1e3);
+  else
+    snprintf(buf, n, "%.2f s", s);
+}
+
+/* The bar, redrawn in place with \r at most 20 times a second. */
+static int on_step(void *ctx, const rt_train_progress *p) {
+  run *r = ctx;
+  if (interrupted) return 1;
+  if (!r->tty) return 0;
+  double t = now();
+  if (t - r->last_draw < 0.05 && p->step != p->steps) return 0;
+  r->last_draw = t;
+  double elapsed = r->trained_seconds + p->seconds;
+  double done = (double)(p->epoch - 1) * (double)p->epoch_samples + (double)p->samples;
+  double rate = elapsed > 0 ? done / elapsed : 0;
+  double left = rate > 0 ? ((double)p->epochs * (double)p->epoch_samples - done) / rate : 0;
+  enum { W = 24 };
+  char bar[W + 1], rs[32], eta[48];
+  int filled = (int)((double)W * (double)p->samples / (double)p->epoch_samples);
+  for (int i = 0; i < W; i++) bar[i] = i < filled ? '=' : i == filled ? '>' : ' ';
+  bar[W] = '\0';
+  fmt_rate(rs, sizeof rs, rate);
+  fmt_duration(eta, sizeof eta, left);
+  printf("\repoch %*d/%d [%s] %lld/%lld  loss %.6g  %s samples/s  ETA %s\033[K", digits(p->epochs),
+         p->epoch, p->epochs, bar, (long long)p->samples, (long long)p->epoch_samples, p->loss, rs, eta);
+  fflush(stdout);
+  return 0;
+}
+
+static void json_number(FILE *f, const char *key, double v) {
+  if (isfinite(v))
+    fprintf(f, ", \"%s\": %.9g", key, v);
+  else
+    fprintf(f, ", \"%s\": null", key);
+}
+
+static int save_checkpoint(run *r, int epoch) {
+  snprintf(r->epoch_text, sizeof r->epoch_text, "%d", epoch);
+  if (rt_model_save(r->model, r->a->save, r->meta, r->nmeta)) {
+    rt_prefix_error("cannot save the checkpoint: ");
+    return -1;
+  }
+  r->saved_epoch = epoch;
+  r->last_save = now();
+  return 0;
+}
+
+static int on_epoch(void *ctx, const rt_epoch_stats *s) {
+  run *r = ctx;
+  r->trained_seconds += s->seconds;
+  if (!r->a->quiet) {
+    char rs[32], secs[32];
+    fmt_rate(rs, sizeof rs, s->samples_per_s);
+    fmt_seconds(secs, sizeof secs, s->seconds);
+    printf(r->tty ? "\repoch %*d/%d: train loss %.6g" : "epoch %*d/%d: train loss %.6g", digits(r->epochs),
+           s->epoch, r->epochs, s->train_loss);
+    if (!isnan(s->train_accuracy)) printf(", train accuracy %.4f", s->train_accuracy);
+    if (!isnan(s->test_loss)) printf(", test loss %.6g", s->test_loss);
+    if (!isnan(s->test_accuracy)) printf(", test accuracy %.4f", s->test_accuracy);
+    printf(", %s, %s samples/s%s\n", secs, rs, r->tty ? "\033[K" : "");
+    fflush(stdout);
+  }
+  if (r->metrics) {
+    FILE *f = r->metrics;
+    fprintf(f, "{\"epoch\": %d", s->epoch);
+    json_number(f, "train_loss", s->train_loss);
+    json_number(f, "test_loss", s->test_loss);
+    if (r->classifier) {
+      json_number(f, "accuracy", isnan(s->test_accuracy) ? s->train_accuracy : s->test_accuracy);
+      json_number(f, "train_accuracy", s->train_accuracy);
+      json_number(f, "test_accuracy", s->test_accuracy);
+    }
+    json_number(f, "seconds", s->seconds);
+    json_number(f, "samples_per_s", s->samples_per_s);
+    fprintf(f, ", \"steps\": %lld}\n", (long long)s->steps);
+    if (fflush(f)) {
+      rt_set_error("cannot write the metrics to %s", r->a->metrics);
+      return -1;
+    }
+  }
+  /* Periodic checkpoints: every --save-every epochs, else every minute of training. */
+  if (r->a->save && s->epoch < r->epochs &&
+      (r->a->save_every ? s->epoch % r->a->save_every == 0 : now() - r->last_save >= 60))
+    if (save_checkpoint(r, s->epoch)) return -1;
+  return 0;
+}
+
+/* ---- the summary --------------------------------------------------------------------- */
+
+static void print_param(const dlc_tensor *t) {
+  int64_t n = rt_numel(t->rank, t->shape);
+  if (t->dtype == DLC_F32) drv_print_values(stdout, t->data, n, 8);
+}
+
+/* For the synthetic source, the learned weights beside the true ones: the parameter with
+ * as many elements as w is w, a one-element parameter is b. */
+static void print_synthetic(const dlc_model *m, const rt_data_spec *spec) {
+  bool w_done = false, b_done = false;
+  for (int i = 0; i < dlc_num_params(m); i++) {
+    dlc_tensor t;
+    if (dlc_param(m, i, &t) || t.dtype != DLC_F32) continue;
+    int64_t n = rt_numel(t.rank, t.shape);
+    if (!w_done && n == spec->nw && n > 1) {
+      printf("learned %s = ", t.name);
+      print_param(&t);
+      printf("   true w = [");
+      for (int j = 0; j < spec->nw; j++) printf("%s%g", j ? ", " : "", spec->w[j]);
+      printf("]\n");
+      w_done = true;
+    } else if (!b_done && n == 1) {
+      printf("learned %s = ", t.name);
+      print_param(&t);
+      printf("   true b = %g\n", spec->b);
+      b_done = true;
+    }
+  }
+}
+
+/* The learning rate the optimiser setting holds, for the divergence hint. */
+static double current_lr(const ir_module *m) {
+  const char *opt = ir_module_get_meta(m, "optimizer");
+  const char *p = opt ? strstr(opt, "lr=") : NULL;
+  return p ? strtod(p + 3, NULL) : NAN;
+}
+
+static void print_summary(run *r, const rt_train_result *res, const rt_dataset *train, const rt_dataset *test,
+                          const rt_data_spec *spec) {
+  double loss, acc, tloss = NAN, tacc = NAN;
+  if (rt_evaluate(r->model, pl_variant, r->variants, train, &loss, &acc) ||
+      (test && rt_evaluate(r->model, pl_variant, r->variants, test, &tloss, &tacc))) {
+    fprintf(stderr, "dlc train: error: evaluation failed: %s\n", dlc_last_error());
+    return;
+  }
+  char rs[32], secs[32], wall[32];
+  fmt_rate(rs, sizeof rs, res->seconds > 0 ? (double)res->steps / res->seconds : 0);
+  fmt_seconds(secs, sizeof secs, res->seconds);
+  fmt_seconds(wall, sizeof wall, now() - r->started);
+  printf("trained %d epoch%s (%lld steps) in %s: %s steps/s; wall time %s (compiling and evaluating included)\n",
+         res->epochs_done, res->epochs_done == 1 ? "" : "s", (long long)res->steps, secs, rs, wall);
+  printf("final train loss %.6g", loss);
+  if (test) printf(", test loss %.6g", tloss);
+  printf("\n");
+  if (!isnan(acc)) {
+    printf("train accuracy %.4f", acc);
+    if (!isnan(tacc)) printf(", test accuracy %.4f", tacc);
+    printf("\n");
+  }
+  if (spec->kind == RT_SOURCE_SYNTHETIC) {
+    print_synthetic(r->model, spec);
+    if (r->standardized) printf("(weights of standardised features: they differ from the true ones by the scale)\n");
+  }
+}
+
+/* ---- the command -------------------------------------------------------------------- */
+
+/* Meta text of a train setting as an integer, or `def`. */
+static int64_t meta_int(const ir_module *m, const char *key, int64_t def) {
+  const char *v = ir_module_get_meta(m, key);
+  double d;
+  return v && rt_parse_number(v, strlen(v), &d) == 0 && d >= 0 ? (int64_t)d : def;
+}
+
+int cmd_train(int argc, char **argv) {
+  train_args a = {0};
+  int status = parse_args(argc, argv, &a);
+  if (status) return status < 0 ? 0 : status;
+  status = 1;
+
+  pl_options po = {.path = a.model, .batch = a.batch, .lr = a.lr};
+  pl_model pm;
+  pl_variants variants = {0};
+  rt_data_spec spec = {0}, test_spec = {0};
+  rt_dataset all = {0}, train = {0}, test = {0};
+  rt_standardizer stdz = {0};
+  rt_st_file *loaded = NULL;
+  dlc_model *model = NULL;
+  char *mean_json = NULL, *std_json = NULL;
+  run r = {.a = &a, .tty = !a.quiet && isatty(STDOUT_FILENO)};
+  bool have_test = false;
+
+  double t0 = r.started = now();
+  if (!pl_compile(&po, &pm)) goto done;
+  double compile_seconds = now() - t0;
+  const dlc_model_desc *desc = pm.desc;
+  uint64_t seed = a.has_seed ? (uint64_t)a.seed : (uint64_t)meta_int(pm.module, "seed", 0);
+  r.epochs = (int)(a.epochs ? a.epochs : meta_int(pm.module, "epochs", 10));
+  pl_variants_init(&variants, &po, seed);
+  r.variants = &variants;
+
+  /* Data: the source, the test set, standardisation. */
+  if (!drv_data_spec(CMD, pm.module, a.model, a.data, &spec)) goto done;
+  if (!drv_data_load(CMD, &spec, desc, seed, false, &all)) goto done;
+  if (a.test) {
+    if (rt_data_spec_for_file(a.test, &spec, &test_spec) ||
+        rt_data_load(&test_spec, desc, seed, false, &test)) {
+      fprintf(stderr, "dlc train: error: %s\n", dlc_last_error());
+      goto done;
+    }
+    train = all;
+    memset(&all, 0, sizeof all);
+    have_test = true;
+  } else if (a.test_split > 0) {
+    if (rt_data_split(&all, a.test_split, seed, &train, &test)) {
+      fprintf(stderr, "dlc train: error: %s\n", dlc_last_error());
+      goto done;
+    }
+    have_test = true;
+  } else {
+    train = all;
+    memset(&all, 0, sizeof all);
+  }
+
+  if (!(model = dlc_create_from(desc, seed))) {
+    fprintf(stderr, "dlc train: error: %s\n", dlc_last_error());
+    goto done;
+  }
+  if (a.load) {
+    if (dlc_load(model, a.load) || rt_st_open(a.load, &loaded)) {
+      fprintf(stderr, "dlc train: error: cannot resume from %s: %s\n", a.load, dlc_last_error());
+      goto done;
+    }
+  }
+  /* A checkpoint's standardisation is kept when resuming, so the weights keep their meaning. */
+  const char *lm = loaded ? rt_st_meta_get(loaded, RT_META_MEAN) : NULL;
+  const char *ls = loaded ? rt_st_meta_get(loaded, RT_META_STD) : NULL;
+  if (lm && ls) {
+    if (rt_standardizer_from_meta(lm, ls, &stdz)) {
+      fprintf(stderr, "dlc train: error: %s: %s\n", a.load, dlc_last_error());
+      goto done;
+    }
+  } else if (a.standardize || spec.standardize) {
+    if (rt_standardizer_fit(&train, &stdz)) {
+      fprintf(stderr, "dlc train: error: %s\n", dlc_last_error());
+      goto done;
+    }
+  }
+  if (stdz.width && (rt_standardizer_apply(&stdz, &train) || (have_test && rt_standardizer_apply(&stdz, &test)))) {
+    fprintf(stderr, "dlc train: error: %s\n", dlc_last_error());
+    goto done;
+  }
+
+  /* Checkpoint metadata: where it came from, and what prediction must redo. */
+  r.model = model;
+  r.classifier = rt_is_classifier(desc, &train);
+  r.standardized = stdz.width > 0;
+  r.meta[r.nmeta++] = (rt_meta){"dlc.model", a.model};
+  r.meta[r.nmeta++] = (rt_meta){"dlc.epoch", r.epoch_text};
+  const char *opt = ir_module_get_meta(pm.module, "optimizer");
+  if (opt) r.meta[r.nmeta++] = (rt_meta){"dlc.optimizer", opt};
+  if (stdz.width) {
+    if (rt_standardizer_to_meta(&stdz, &mean_json, &std_json)) {
+      fprintf(stderr, "dlc train: error: %s\n", dlc_last_error());
+      goto done;
+    }
+    r.meta[r.nmeta++] = (rt_meta){RT_META_MEAN, mean_json};
+    r.meta[r.nmeta++] = (rt_meta){RT_META_STD, std_json};
+  }
+  if (a.metrics && !(r.metrics = fopen(a.metrics, "w"))) {
+    fprintf(stderr, "dlc train: error: cannot write the metrics file '%s'\n", a.metrics);
+    goto done;
+  }
+
+  if (!a.quiet) {
+    printf("training %s: %lld rows", a.model, (long long)train.rows);
+    if (have_test) printf(" (+ %lld for testing)", (long long)test.rows);
+    char secs[32];
+    fmt_seconds(secs, sizeof secs, compile_seconds);
+    printf(", batch %d, %d epoch%s, %s; compiled in %s\n", desc->batch, r.epochs, r.epochs == 1 ? "" : "s",
+           opt ? opt : "the model's optimizer", secs);
+  }
+  fflush(stdout); /* before anything on stderr, so that a log of both reads in order */
+  if (a.time_passes)
+    fprintf(stderr, "compile time: read %.4f s, frontend %.4f s, passes %.4f s, codegen %.4f s, LLVM %.4f s, JIT %.4f s\n",
+            pm.time.read, pm.time.frontend, pm.time.passes, pm.time.backend.codegen, pm.time.backend.optimize,
+            pm.time.backend.jit);
+
+  rt_train_config cfg = {.epochs = r.epochs, .seed = seed, .shuffle = !a.no_shuffle, .evaluate_train = 1};
+  rt_train_hooks hooks = {.on_step = on_step, .on_epoch = on_epoch, .ctx = &r};
+  rt_train_result res;
+  r.last_save = now();
+  void (*old)(int) = signal(SIGINT, on_sigint);
+  int rc = rt_train(model, pl_variant, &variants, &train, have_test ? &test : NULL, &cfg, &hooks, &res);
+  signal(SIGINT, old);
+  if (r.tty && res.status != RT_TRAIN_DONE) printf("\n");
+  fflush(stdout);
+
+  if (rc || res.status == RT_TRAIN_FAILED) {
+    fprintf(stderr, "dlc train: error: %s\n", dlc_last_error());
+    goto done;
+  }
+  if (res.status == RT_TRAIN_DIVERGED) {
+    double lr = current_lr(pm.module);
+    fprintf(stderr, "dlc train: error: the loss became %g at epoch %d, step %lld of %lld; training stopped\n",
+            res.bad_loss, res.bad_epoch, (long long)res.bad_step,
+            (long long)((train.rows + desc->batch - 1) / desc->batch));
+    if (isfinite(lr))
+      fprintf(stderr, "note: the learning rate may be too large: try a smaller one, e.g. --lr %g (now %g)\n", lr / 10,
+              lr);
+    else
+      fprintf(stderr, "note: the learning rate may be too large: try a smaller one with --lr\n");
+    if (a.save && r.saved_epoch)
+      fprintf(stderr, "note: %s holds the checkpoint of epoch %d, untouched\n", a.save, r.saved_epoch);
+    else if (a.save)
+      fprintf(stderr, "note: nothing was saved (%s, if it exists, is untouched)\n", a.save);
+    goto done;
+  }
+  if (res.status == RT_TRAIN_STOPPED && !a.quiet) printf("interrupted after %d epoch%s\n", res.epochs_done,
+                                                         res.epochs_done == 1 ? "" : "s");
+  if (a.save && save_checkpoint(&r, res.epochs_done)) {
+    fprintf(stderr, "dlc train: error: %s\n", dlc_last_error());
+    goto done;
+  }
+  if (!a.quiet) {
+    print_summary(&r, &res, &train, have_test ? &test : NULL, &spec);
+    if (a.save)
+      printf("weights saved to %s\n", a.save);
+    else
+      printf("weights not saved (--save FILE.safetensors keeps them)\n");
+  }
+  status = res.status == RT_TRAIN_DONE ? 0 : 130;
+
+done:
+  if (r.metrics && fclose(r.metrics) && status == 0) {
+    fprintf(stderr, "dlc train: error: cannot write the metrics file '%s'\n", a.metrics);
+    status = 1;
+  }
+  free(mean_json);
+  free(std_json);
+  rt_st_close(loaded);
+  dlc_destroy(model);
+  rt_standardizer_free(&stdz);
+  rt_data_free(&all);
+  rt_data_free(&train);
+  rt_data_free(&test);
+  rt_data_spec_free(&spec);
+  rt_data_spec_free(&test_spec);
+  pl_variants_free(&variants);
+  pl_free(&pm);
+  return status;
+}

@@ -1,0 +1,32 @@
+/* What `dlc train` and `dlc predict` share about data: which source a run reads (the
+ * model's `data` entry or a file named on the command line), loading it for a compiled
+ * model, and the standardisation a checkpoint carries. Driver code: errors are printed
+ * to stderr ("dlc train: error: ...") and the functions return false. */
+#ifndef DLC_TOOLS_DATA_H
+#define DLC_TOOLS_DATA_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "ir.h"
+#include "rt_train.h"
+
+/* The data source of a run: `data_arg` (a file, relative to the working directory) when
+ * given, with the model's column choice; else the model's own `data` entry, whose
+ * relative paths are taken from the model file's folder (or, when no file is there, from
+ * the working directory). `cmd` names the command in messages. */
+bool drv_data_spec(const char *cmd, const ir_module *m, const char *model_path, const char *data_arg,
+                   rt_data_spec *out);
+
+/* Loads `spec` for `desc`; `what` says which data in messages ("training data"). */
+bool drv_data_load(const char *cmd, const rt_data_spec *spec, const dlc_model_desc *desc, uint64_t seed,
+                   bool allow_no_label, rt_dataset *out);
+
+/* A parameter's values as "[1.99, -3.4]" (at most `max` shown, then "..."). */
+void drv_print_values(FILE *out, const float *v, int64_t n, int64_t max);
+
+/* Strict numbers for options: the whole text, in range; false after printing why. */
+bool drv_parse_int(const char *cmd, const char *opt, const char *text, int64_t lo, int64_t hi, int64_t *out);
+bool drv_parse_double(const char *cmd, const char *opt, const char *text, double lo, double hi, double *out);
+
+#endif
