@@ -272,7 +272,7 @@ static int choose_features(const char *path, int64_t hline, char **names, int nc
   }
   if (p->fitted) return 0;
   /* Every column a setting names must be a feature. */
-  char **features = malloc((size_t)(nf ? nf : 1) * sizeof *features);
+  char **features = malloc((size_t)(nf > 0 ? nf : 1) * sizeof *features);
   if (!features) return prep_oom();
   for (int j = 0; j < nf; j++) features[j] = t->cols[j].name;
   const char *bad = NULL, *what = NULL;
