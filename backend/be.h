@@ -31,7 +31,8 @@ typedef struct {
   FILE *emit_llvm_opt;         /* ... and after */
   FILE *emit_asm;              /* the machine code */
   be_timings *timings;         /* NULL: not measured */
-  const char *runtime_dir;     /* AOT: the runtime's sources (NULL: the path the build gives) */
+  const char *runtime_dir;     /* AOT: the runtime's headers (NULL: the path the build gives) */
+  const char *runtime_archive; /* AOT: the runtime as a PIC archive (NULL: the one the build made) */
   const char *cc;              /* AOT: the C compiler (NULL: $CC, else "cc") */
 } be_options;
 

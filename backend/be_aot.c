@@ -3,7 +3,6 @@
  * runtime's sources, linked by the system C compiler into a shared library that needs
  * nothing of dlc or LLVM; and train.h beside it. */
 #include <ctype.h>
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -166,27 +165,11 @@ static char *read_text(const char *path) {
   return s;
 }
 
-static int by_name(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* cc ... -o so_path obj desc.c (every .c of the runtime) -lm, its output captured for the error. */
-static bool link_library(const be_options *o, const char *runtime, const char *obj, const char *desc_c,
-                         const char *so_path, ir_error *err) {
-  DIR *dir = opendir(runtime);
-  if (!dir) {
-    ir_error_set(err, (ir_loc){0, 0}, "backend: cannot read the runtime's sources in %s", runtime);
-    return false;
-  }
-  char *names[256];
-  int n = 0;
-  for (struct dirent *e; (e = readdir(dir)) && n < 256;) {
-    size_t len = strlen(e->d_name);
-    if (len > 2 && strcmp(e->d_name + len - 2, ".c") == 0) names[n++] = strdup(e->d_name);
-  }
-  closedir(dir);
-  qsort(names, (size_t)n, sizeof *names, by_name);
-
+/* cc -shared -o so_path obj desc.c <the runtime archive, whole> -lm, its output captured
+ * for the error. The archive is built PIC and without sanitizers by dlc's build, so a
+ * library links in a fraction of a second and runs in any process. */
+static bool link_library(const be_options *o, const char *runtime, const char *archive,
+                         const char *obj, const char *desc_c, const char *so_path, ir_error *err) {
   char *cmd = NULL;
   size_t cmdlen = 0;
   FILE *c = open_memstream(&cmd, &cmdlen);
@@ -199,13 +182,9 @@ static bool link_library(const be_options *o, const char *runtime, const char *o
   shell_quote(c, obj);
   fputc(' ', c);
   shell_quote(c, desc_c);
-  for (int i = 0; i < n; i++) {
-    fputc(' ', c);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", runtime, names[i]);
-    shell_quote(c, path);
-    free(names[i]);
-  }
+  fputs(" -Wl,--whole-archive ", c);
+  shell_quote(c, archive);
+  fputs(" -Wl,--no-whole-archive -lpthread", c);
   fputs(" -lm 2>&1", c);
   fclose(c);
 
@@ -238,12 +217,22 @@ static const char *runtime_dir(const be_options *o) {
 #endif
 }
 
+static const char *runtime_archive(const be_options *o) {
+  if (o->runtime_archive) return o->runtime_archive;
+#ifdef DLC_AOT_RUNTIME_ARCHIVE
+  return DLC_AOT_RUNTIME_ARCHIVE;
+#else
+  return NULL;
+#endif
+}
+
 bool be_aot_compile(ir_module *m, const be_options *o, const char *so_path, ir_error *err) {
   be_options def = be_options_default();
   if (!o) o = &def;
-  const char *runtime = runtime_dir(o);
-  if (!runtime) {
-    ir_error_set(err, (ir_loc){0, 0}, "backend: where the runtime's sources are is unknown (set be_options.runtime_dir)");
+  const char *runtime = runtime_dir(o), *archive = runtime_archive(o);
+  if (!runtime || !archive) {
+    ir_error_set(err, (ir_loc){0, 0},
+                 "backend: where the runtime is is unknown (set be_options.runtime_dir and runtime_archive)");
     return false;
   }
   char dlc_h[4096];
@@ -291,7 +280,7 @@ bool be_aot_compile(ir_module *m, const be_options *o, const char *so_path, ir_e
   }
   if (ok) {
     double t0 = be_now();
-    ok = link_library(o, runtime, obj, desc_c, so_path, err);
+    ok = link_library(o, runtime, archive, obj, desc_c, so_path, err);
     if (o->timings) o->timings->link += be_now() - t0;
   }
   if (ok) {
