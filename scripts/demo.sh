@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 scripts/build.sh > /dev/null
-build/dlc opt examples/linreg.dlir -p verify
+build/dlc train examples/linreg.def
