@@ -128,6 +128,7 @@ typedef struct {
   double loss;            /* mean loss of the epoch so far (by samples) */
   double last_loss;       /* the loss of this step */
   double seconds;         /* since the epoch started */
+  int64_t run_step;       /* 1-based, over the whole run (resumed steps counted) */
 } rt_train_progress;
 
 typedef struct {
@@ -151,9 +152,29 @@ typedef struct {
   void *ctx;
 } rt_train_hooks;
 
+/* Data-parallel training across processes. The runtime links no transport: the caller
+ * (the dlc driver, over MPI) gives it a sum across processes. With size > 1 the model
+ * passed to rt_train is compiled for the local batch B / size; every rank walks the same
+ * seeded permutation, takes its slice of each global batch of B rows, computes gradients
+ * (dlc_gradients) weighted by its share of the batch, sums them with `allreduce_sum`,
+ * and applies the update (dlc_apply), so every rank holds the same parameters. The
+ * step's loss and a stop request travel in a second, two-element sum. Only rank 0
+ * evaluates after an epoch (the other ranks' on_epoch sees NAN statistics). */
+typedef struct {
+  int rank, size;
+  /* Sums data[0..n) element-wise over every rank, in place; the same call on every rank.
+   * 0, or -1 with dlc_last_error() set. */
+  int (*allreduce_sum)(void *ctx, float *data, int64_t n);
+  void *ctx;
+  double allreduce_seconds; /* out: time spent in allreduce_sum */
+} rt_dist;
+
 typedef struct {
   int epochs;
   uint64_t seed;          /* shuffling stream */
+  rt_dist *dist;          /* NULL or size <= 1: one process (the fused step) */
+  int64_t skip_steps;     /* resuming: steps of the run already taken (the shuffles are
+                             still drawn, so the rest of the run is the one it would be) */
   int shuffle;            /* nonzero: a fresh seeded permutation every epoch */
   int evaluate_train;     /* after each epoch, the training set's accuracy (classifiers) */
 } rt_train_config;
@@ -181,7 +202,8 @@ int rt_is_classifier(const dlc_model_desc *desc, const rt_dataset *d);
 
 /* Trains `model` (compiled for batch B) on `train` for cfg->epochs epochs: each epoch a
  * seeded permutation, full batches through `model`, the remaining rows % B through a
- * model of that batch from `factory`. `test` (may be NULL) is evaluated after each epoch. */
+ * model of that batch from `factory`. `test` (may be NULL) is evaluated after each epoch.
+ * Distributed (cfg->dist with size > 1): the global batch is B * size (see rt_dist). */
 int rt_train(dlc_model *model, rt_model_factory factory, void *factory_ctx,
              const rt_dataset *train, const rt_dataset *test, const rt_train_config *cfg,
              const rt_train_hooks *hooks, rt_train_result *result);

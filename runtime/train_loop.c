@@ -194,10 +194,67 @@ int rt_predict(dlc_model *model, rt_model_factory factory, void *ctx, const rt_d
 static int evaluate_epoch(dlc_model *model, rt_model_factory factory, void *ctx, const rt_dataset *train,
                           const rt_dataset *test, const rt_train_config *cfg, rt_epoch_stats *s) {
   s->test_loss = s->test_accuracy = s->train_accuracy = NAN;
+  /* Every rank holds the same parameters: rank 0's evaluation is everyone's. */
+  if (cfg->dist && cfg->dist->size > 1 && cfg->dist->rank != 0) return 0;
   if (test && rt_evaluate(model, factory, ctx, test, &s->test_loss, &s->test_accuracy)) return -1;
   if (cfg->evaluate_train && rt_is_classifier(rt_model_desc(model), train) &&
       rt_evaluate(model, factory, ctx, train, NULL, &s->train_accuracy))
     return -1;
+  return 0;
+}
+
+/* The rows of a global batch of n that `rank` of `size` takes: [lo, lo + count). Equal
+ * slices when n divides by size; otherwise the first ranks take one row fewer. */
+static void dist_slice(const rt_dist *d, int64_t n, int64_t *lo, int64_t *count) {
+  *lo = n * d->rank / d->size;
+  *count = n * (d->rank + 1) / d->size - *lo;
+}
+
+/* One data-parallel step over the global batch idx[0..n): this rank's gradients, weighted
+ * by its share of the batch (n_r / n: with equal slices, the sum over ranks is then the
+ * mean of the rank means, which is the global batch's mean), summed over the ranks into
+ * `model`'s gradient buffer, then applied. `tail` is the model for a slice of another size
+ * (the last partial batch). The loss of the global batch and whether any rank asked to stop
+ * come back, the same on every rank. */
+static int dist_step(dlc_model *model, dlc_model *tail, const rt_dataset *d, const int64_t *idx, int64_t n,
+                     rt_dist *dist, batch_bufs *b, int stop_in, float *loss, int *stop_out) {
+  int64_t lo, nl, count, mcount;
+  dist_slice(dist, n, &lo, &nl);
+  float *g = dlc_grad_buffer(model, &count);
+  if (!g) return -1;
+  float w = (float)((double)nl / (double)n), local = 0;
+  if (nl > 0) {
+    dlc_model *m = nl == rt_model_desc(model)->batch ? model : tail;
+    if (!m) {
+      rt_set_error("no model compiled for a slice of %lld rows", (long long)nl);
+      return -1;
+    }
+    if (m != model && rt_model_copy(m, model, 0)) return -1;
+    rt_data_gather(d, idx + lo, nl, b->bufs);
+    rt_clear_error();
+    local = dlc_gradients(m, (const void *const *)b->bufs);
+    if (*dlc_last_error()) return -1;
+    float *mg = dlc_grad_buffer(m, &mcount);
+    if (!mg) return -1;
+    if (mcount != count) {
+      rt_set_error("the models compiled for batch %d and %d have gradient buffers of different sizes",
+                   rt_model_desc(model)->batch, rt_model_desc(m)->batch);
+      return -1;
+    }
+    if (w != 1.0f || mg != g)
+      for (int64_t i = 0; i < count; i++) g[i] = mg[i] * w;
+  } else {
+    memset(g, 0, (size_t)count * sizeof *g); /* a rank without rows adds nothing */
+  }
+  float stats[2] = {local * w, stop_in ? 1.0f : 0.0f};
+  double t = now();
+  if (dist->allreduce_sum(dist->ctx, g, count) || dist->allreduce_sum(dist->ctx, stats, 2)) return -1;
+  dist->allreduce_seconds += now() - t;
+  rt_clear_error();
+  dlc_apply(model);
+  if (*dlc_last_error()) return -1;
+  *loss = stats[0];
+  *stop_out = stats[1] > 0;
   return 0;
 }
 
@@ -211,17 +268,26 @@ int rt_train(dlc_model *model, rt_model_factory factory, void *ctx, const rt_dat
     rt_set_error("nothing to train: %s", !desc ? "no model" : train->rows < 1 ? "no rows" : "no batch size");
     return -1;
   }
-  int64_t B = desc->batch, rows = train->rows, full = rows / B, rem = rows % B;
+  rt_dist *dist = cfg->dist && cfg->dist->size > 1 ? cfg->dist : NULL;
+  if (dist && (!dist->allreduce_sum || dist->rank < 0 || dist->rank >= dist->size)) {
+    rt_set_error("distributed training without a sum across ranks, or rank %d of %d", dist->rank, dist->size);
+    return -1;
+  }
+  /* B is the global batch: the model's own batch on every rank together. */
+  int64_t B = (int64_t)desc->batch * (dist ? dist->size : 1), rows = train->rows, full = rows / B, rem = rows % B;
   int64_t steps = full + (rem > 0);
   batch_bufs b;
   if (bufs_alloc(desc, train, rows, &b)) return -1;
   /* Ask for the remainder's model now: a failure to compile it should come before the
-   * first epoch, not after it. */
-  dlc_model *tail = rem ? model_for(model, factory, ctx, rem, 1) : NULL;
-  if (rem && !tail) {
+   * first epoch, not after it. Distributed, it is this rank's slice of the remainder. */
+  int64_t tail_rows = rem, tail_lo;
+  if (dist) dist_slice(dist, rem, &tail_lo, &tail_rows);
+  dlc_model *tail = tail_rows ? model_for(model, factory, ctx, tail_rows, !dist) : NULL;
+  if (tail_rows && !tail) {
     bufs_free(&b);
     return -1;
   }
+  int stop_pending = 0;
   rt_rng rng;
   rt_rng_seed_stream(&rng, cfg->seed, rt_stream_id("shuffle"));
   for (int64_t i = 0; i < rows; i++) b.idx[i] = i;
@@ -232,13 +298,30 @@ int rt_train(dlc_model *model, rt_model_factory factory, void *ctx, const rt_dat
     if (cfg->shuffle) rt_rng_permutation(&rng, b.idx, rows);
     double t0 = now(), loss_sum = 0;
     int64_t samples = 0;
+    /* Resuming: an epoch whose steps were all taken is skipped whole. */
+    if ((int64_t)epoch * steps <= cfg->skip_steps) continue;
     for (int64_t s = 0; s < steps; s++) {
-      int64_t n = s < full ? B : rem;
-      dlc_model *m = s < full ? model : tail;
-      if (m != model && rt_model_copy(m, model, 1)) goto done;
-      rt_data_gather(train, b.idx + s * B, n, b.bufs);
-      float loss = dlc_train_step(m, inputs);
-      if (m != model && rt_model_copy(model, m, 1)) goto done;
+      int64_t n = s < full ? B : rem, run_step = (int64_t)(epoch - 1) * steps + s + 1;
+      if (run_step <= cfg->skip_steps) continue;
+      float loss;
+      if (dist) {
+        int stop;
+        if (dist_step(model, tail, train, b.idx + s * B, n, dist, &b, stop_pending, &loss, &stop)) goto done;
+        if (stop) {
+          /* Every rank stops after the same step: no rank is left waiting in a sum. */
+          result->steps++;
+          result->status = RT_TRAIN_STOPPED;
+          result->seconds += now() - t0;
+          status = 0;
+          goto done;
+        }
+      } else {
+        dlc_model *m = s < full ? model : tail;
+        if (m != model && rt_model_copy(m, model, 1)) goto done;
+        rt_data_gather(train, b.idx + s * B, n, b.bufs);
+        loss = dlc_train_step(m, inputs);
+        if (m != model && rt_model_copy(model, m, 1)) goto done;
+      }
       result->steps++;
       if (!isfinite(loss)) {
         result->status = RT_TRAIN_DIVERGED;
@@ -254,8 +337,13 @@ int rt_train(dlc_model *model, rt_model_factory factory, void *ctx, const rt_dat
       if (hooks && hooks->on_step) {
         rt_train_progress p = {.epoch = epoch, .epochs = cfg->epochs, .step = s + 1, .steps = steps,
                                .samples = samples, .epoch_samples = rows, .loss = loss_sum / (double)samples,
-                               .last_loss = loss, .seconds = now() - t0};
+                               .last_loss = loss, .seconds = now() - t0, .run_step = run_step};
         int rc = hooks->on_step(hooks->ctx, &p);
+        if (rc > 0 && dist) {
+          /* A stop on one rank becomes everyone's at the next step's sum. */
+          stop_pending = 1;
+          rc = 0;
+        }
         if (rc) {
           result->status = rc < 0 ? RT_TRAIN_FAILED : RT_TRAIN_STOPPED;
           result->seconds += now() - t0;

@@ -6,6 +6,7 @@ packages=(
   build-essential cmake pkg-config git
   llvm-19-dev llvm-19-tools clang-19 libclang-rt-19-dev
   libcriterion-dev
+  libopenmpi-dev openmpi-bin
   python3 python3-numpy python3-torch
 )
 

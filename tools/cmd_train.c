@@ -1,7 +1,13 @@
 /* dlc train MODEL.def: compile the model's training step with the JIT and train it on
  * its data: progress while it runs, evaluation after every epoch, a summary at the end,
  * checkpoints in safetensors. The loop itself is the runtime's (rt_train); this file is
- * the command line around it: options, data, progress, metrics, checkpoints, messages. */
+ * the command line around it: options, data, progress, metrics, checkpoints, messages.
+ *
+ * Started by mpirun as one of N processes (and built with MPI), it trains data-parallel:
+ * --batch is the global batch, each rank compiles the model for B / N rows and takes its
+ * slice of every global batch; the ranks agree on success before training starts (one
+ * message, the failing rank's, never a hang), start from rank 0's parameters, and only
+ * rank 0 prints, writes metrics and checkpoints. See docs/distributed.md. */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,13 +18,14 @@
 
 #include "data.h"
 #include "driver.h"
+#include "mpi.h"
 #include "pipeline.h"
 #include "rt_train.h"
 
 typedef struct {
   const char *model, *data, *test, *save, *load, *metrics, *lr;
   double test_split;
-  int64_t epochs, batch, seed, save_every;
+  int64_t epochs, batch, seed, save_every, checkpoint_every;
   bool has_seed, quiet, no_shuffle, standardize, time_passes;
 } train_args;
 
@@ -41,12 +48,18 @@ static void usage(FILE *out) {
           "  --load FILE           start from a checkpoint (.safetensors): parameters and optimiser state\n"
           "  --save FILE           write the checkpoint (.safetensors) at the end\n"
           "  --save-every N        ... and after every N epochs (default: also every 60 s)\n"
+          "  --checkpoint-every N  ... and after every N steps, with the run's position: the same\n"
+          "                        command with --load FILE resumes where it stopped\n"
           "  --metrics FILE        one JSON object per epoch (JSON Lines)\n"
           "  --time-passes         how long each compilation stage took\n"
-          "  --quiet               print errors only\n");
+          "  --quiet               print errors only\n"
+          "Under mpirun -np N (dlc built with MPI), it trains data-parallel on N processes: --batch\n"
+          "is the global batch and must divide by N; only rank 0 prints and writes files.\n");
 }
 
 #define CMD "train"
+/* Checkpoint metadata of an unfinished run: how many of its steps were taken. */
+#define META_STEP "dlc.step"
 
 static int parse_args(int argc, char **argv, train_args *a) {
   for (int i = 1; i < argc; i++) {
@@ -76,6 +89,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
       a->save = v;
     } else if (drv_option(argc, argv, &i, "--save-every", &v)) {
       if (!drv_parse_int(CMD, "--save-every", v, 1, 1000000000, &a->save_every)) return 2;
+    } else if (drv_option(argc, argv, &i, "--checkpoint-every", &v)) {
+      if (!drv_parse_int(CMD, "--checkpoint-every", v, 1, INT64_C(1) << 50, &a->checkpoint_every)) return 2;
     } else if (drv_option(argc, argv, &i, "--load", &v)) {
       a->load = v;
     } else if (drv_option(argc, argv, &i, "--metrics", &v)) {
@@ -107,6 +122,10 @@ static int parse_args(int argc, char **argv, train_args *a) {
     fprintf(stderr, "dlc train: error: --test and --test-split both choose the test data; give one\n");
     return 2;
   }
+  if (a->checkpoint_every && !a->save) {
+    fprintf(stderr, "dlc train: error: --checkpoint-every needs --save FILE (where the checkpoints go)\n");
+    return 2;
+  }
   return 0;
 }
 
@@ -124,12 +143,18 @@ typedef struct {
   int64_t rows;
   int epochs;
   /* checkpoints */
-  rt_meta meta[8];
+  rt_meta meta[9];
   int nmeta;
-  char epoch_text[24];
+  char epoch_text[24], step_text[24];
   int saved_epoch;
   double last_save;
+  /* distributed */
+  dist_world *world;
+  int64_t global_batch;
 } run;
+
+/* Only rank 0 prints progress and writes metrics and checkpoints. */
+static bool lead(const run *r) { return r->world->rank == 0; }
 
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig) {
@@ -178,6 +203,17 @@ static void fmt_seconds(char *buf, size_t n, double s) {
 static int on_step(void *ctx, const rt_train_progress *p) {
   run *r = ctx;
   if (interrupted) return 1;
+  if (r->a->checkpoint_every && p->run_step % r->a->checkpoint_every == 0 && lead(r)) {
+    /* The run's position goes with it, so --load resumes at the next step. */
+    snprintf(r->epoch_text, sizeof r->epoch_text, "%d", p->epoch);
+    snprintf(r->step_text, sizeof r->step_text, "%lld", (long long)p->run_step);
+    r->meta[r->nmeta] = (rt_meta){META_STEP, r->step_text};
+    if (rt_model_save(r->model, r->a->save, r->meta, r->nmeta + 1)) {
+      rt_prefix_error("cannot save the checkpoint: ");
+      return -1;
+    }
+    r->last_save = now();
+  }
   if (!r->tty) return 0;
   double t = now();
   if (t - r->last_draw < 0.05 && p->step != p->steps) return 0;
@@ -220,6 +256,7 @@ static int save_checkpoint(run *r, int epoch) {
 static int on_epoch(void *ctx, const rt_epoch_stats *s) {
   run *r = ctx;
   r->trained_seconds += s->seconds;
+  if (!lead(r)) return 0;
   if (!r->a->quiet) {
     char rs[32], secs[32];
     fmt_rate(rs, sizeof rs, s->samples_per_s);
@@ -325,6 +362,65 @@ static void print_summary(run *r, const rt_train_result *res, const rt_dataset *
 
 /* ---- the command -------------------------------------------------------------------- */
 
+/* ---- distributed runs ------------------------------------------------------------------ */
+
+/* The end of the set-up, collectively: every rank says whether its set-up went well. What
+ * the ranks wrote on stderr meanwhile was captured; rank 0 shows its own when all went
+ * well, else the message of the lowest rank that failed, once. */
+typedef struct {
+  dist_world *w;
+  dist_capture cap;
+  bool capturing, agreed;
+} setup_gate;
+
+static bool gate_pass(setup_gate *g, bool ok) {
+  if (g->agreed) return ok;
+  g->agreed = true;
+  char *mine = g->capturing ? dist_capture_end(&g->cap) : NULL;
+  if (g->w->size <= 1) {
+    if (mine) fputs(mine, stderr);
+    free(mine);
+    return ok;
+  }
+  if (!ok && (!mine || !*mine)) {
+    free(mine);
+    mine = strdup("dlc train: error: set-up failed\n");
+  }
+  int first;
+  char *msg;
+  bool all = dist_agree(g->w, ok, mine, &first, &msg);
+  if (g->w->rank == 0) {
+    if (all && mine) fputs(mine, stderr);
+    if (!all) {
+      fputs(msg, stderr);
+      fprintf(stderr, "note: on rank %d of %d; every rank stops\n", first, g->w->size);
+    }
+    fflush(stderr);
+  }
+  free(mine);
+  free(msg);
+  return all;
+}
+
+/* Rank 0's parameters and optimiser state (with Adam's step counter) to every rank: the
+ * same seed already gives the same start, but after --load this makes sure of it. */
+static int broadcast_model(dist_world *w, dlc_model *m) {
+  const dlc_model_desc *d = rt_model_desc(m);
+  for (int i = 0; i < d->nparams + d->nstate; i++) {
+    dlc_tensor t;
+    if (i < d->nparams ? dlc_param(m, i, &t) : rt_model_state(m, i - d->nparams, &t)) return -1;
+    size_t bytes = (size_t)rt_numel(t.rank, t.shape) * rt_dtype_size(t.dtype);
+    if (dist_broadcast(w, t.data, bytes, 0)) return -1;
+  }
+  if (d->step_counter_offset >= 0 && d->nstate > 0) {
+    dlc_tensor t;
+    if (rt_model_state(m, 0, &t)) return -1;
+    char *base = (char *)t.data - d->state[0].offset;
+    if (dist_broadcast(w, base + d->step_counter_offset, sizeof(float), 0)) return -1;
+  }
+  return 0;
+}
+
 /* Meta text of a train setting as an integer, or `def`. */
 static int64_t meta_int(const ir_module *m, const char *key, int64_t def) {
   const char *v = ir_module_get_meta(m, key);
@@ -337,9 +433,19 @@ int cmd_train(int argc, char **argv) {
   int status = parse_args(argc, argv, &a);
   if (status) return status < 0 ? 0 : status;
   status = 1;
+  dist_world world;
+  if (!dist_init(CMD, &world)) return 1;
+  bool distributed = world.size > 1;
+  if (distributed && world.rank != 0) {
+    a.quiet = true;
+    a.metrics = NULL;
+    a.time_passes = false;
+  }
+  setup_gate gate = {.w = &world};
+  gate.capturing = distributed && dist_capture_begin(&gate.cap);
 
   pl_options po = {.path = a.model, .batch = a.batch, .lr = a.lr};
-  pl_model pm;
+  pl_model pm = {0};
   pl_variants variants = {0};
   rt_data_spec spec = {0}, test_spec = {0};
   rt_dataset all = {0}, train = {0}, test = {0};
@@ -347,13 +453,38 @@ int cmd_train(int argc, char **argv) {
   rt_st_file *loaded = NULL;
   dlc_model *model = NULL;
   char *mean_json = NULL, *std_json = NULL;
-  run r = {.a = &a, .tty = !a.quiet && isatty(STDOUT_FILENO)};
+  run r = {.a = &a, .tty = !a.quiet && isatty(STDOUT_FILENO), .world = &world};
   bool have_test = false;
+  int64_t skip_steps = 0;
 
   double t0 = r.started = now();
+  /* Distributed, --batch (else the model's batch) is the global batch: each rank's model
+   * is compiled for its slice. */
+  r.global_batch = a.batch;
+  if (distributed) {
+    if (!r.global_batch) {
+      if (!pl_frontend(&po, &pm)) goto done;
+      r.global_batch = meta_int(pm.module, "batch", 0);
+      pl_free(&pm);
+      memset(&pm, 0, sizeof pm);
+      if (r.global_batch < 1) {
+        fprintf(stderr, "dlc train: error: %s declares no batch size; give the global batch with --batch\n", a.model);
+        goto done;
+      }
+    }
+    if (r.global_batch % world.size) {
+      fprintf(stderr,
+              "dlc train: error: the global batch of %lld rows does not divide among %d processes; give --batch "
+              "a multiple of %d\n",
+              (long long)r.global_batch, world.size, world.size);
+      goto done;
+    }
+    po.batch = r.global_batch / world.size;
+  }
   if (!pl_compile(&po, &pm)) goto done;
   double compile_seconds = now() - t0;
   const dlc_model_desc *desc = pm.desc;
+  if (!distributed) r.global_batch = desc->batch;
   uint64_t seed = a.has_seed ? (uint64_t)a.seed : (uint64_t)meta_int(pm.module, "seed", 0);
   r.epochs = (int)(a.epochs ? a.epochs : meta_int(pm.module, "epochs", 10));
   pl_variants_init(&variants, &po, seed);
@@ -391,6 +522,14 @@ int cmd_train(int argc, char **argv) {
       fprintf(stderr, "dlc train: error: cannot resume from %s: %s\n", a.load, dlc_last_error());
       goto done;
     }
+    /* A checkpoint of an unfinished run (--checkpoint-every) says where it stopped. */
+    const char *step = rt_st_meta_get(loaded, META_STEP);
+    double d;
+    if (step && (rt_parse_number(step, strlen(step), &d) || d < 0 || d != floor(d))) {
+      fprintf(stderr, "dlc train: error: %s: %s is '%s', not a step count\n", a.load, META_STEP, step);
+      goto done;
+    }
+    skip_steps = step ? (int64_t)d : 0;
   }
   /* A checkpoint's standardisation is kept when resuming, so the weights keep their meaning. */
   const char *lm = loaded ? rt_st_meta_get(loaded, RT_META_MEAN) : NULL;
@@ -432,13 +571,23 @@ int cmd_train(int argc, char **argv) {
     goto done;
   }
 
+  /* Every rank got here, or every rank stops with the failing rank's message. */
+  if (!gate_pass(&gate, true)) goto done;
+  if (distributed && broadcast_model(&world, model)) {
+    fprintf(stderr, "dlc train: error: rank %d of %d: %s\n", world.rank, world.size, dlc_last_error());
+    dist_abort(&world, 1);
+  }
+
   if (!a.quiet) {
     printf("training %s: %lld rows", a.model, (long long)train.rows);
     if (have_test) printf(" (+ %lld for testing)", (long long)test.rows);
     char secs[32];
     fmt_seconds(secs, sizeof secs, compile_seconds);
-    printf(", batch %d, %d epoch%s, %s; compiled in %s\n", desc->batch, r.epochs, r.epochs == 1 ? "" : "s",
+    printf(", batch %lld", (long long)r.global_batch);
+    if (distributed) printf(" (%d processes of %d rows)", world.size, desc->batch);
+    printf(", %d epoch%s, %s; compiled in %s\n", r.epochs, r.epochs == 1 ? "" : "s",
            opt ? opt : "the model's optimizer", secs);
+    if (skip_steps) printf("resuming from %s after step %lld of the run\n", a.load, (long long)skip_steps);
   }
   fflush(stdout); /* before anything on stderr, so that a log of both reads in order */
   if (a.time_passes)
@@ -446,7 +595,9 @@ int cmd_train(int argc, char **argv) {
             pm.time.read, pm.time.frontend, pm.time.passes, pm.time.backend.codegen, pm.time.backend.optimize,
             pm.time.backend.jit);
 
-  rt_train_config cfg = {.epochs = r.epochs, .seed = seed, .shuffle = !a.no_shuffle, .evaluate_train = 1};
+  rt_dist dist = {.rank = world.rank, .size = world.size, .allreduce_sum = dist_allreduce_sum, .ctx = &world};
+  rt_train_config cfg = {.epochs = r.epochs, .seed = seed, .shuffle = !a.no_shuffle, .evaluate_train = 1,
+                         .dist = distributed ? &dist : NULL, .skip_steps = skip_steps};
   rt_train_hooks hooks = {.on_step = on_step, .on_epoch = on_epoch, .ctx = &r};
   rt_train_result res;
   r.last_save = now();
@@ -457,14 +608,21 @@ int cmd_train(int argc, char **argv) {
   fflush(stdout);
 
   if (rc || res.status == RT_TRAIN_FAILED) {
-    fprintf(stderr, "dlc train: error: %s\n", dlc_last_error());
-    goto done;
+    if (!distributed) {
+      fprintf(stderr, "dlc train: error: %s\n", dlc_last_error());
+      goto done;
+    }
+    /* The other ranks may be waiting for this one in a sum: end them all. */
+    fprintf(stderr, "dlc train: error: rank %d of %d: %s\n", world.rank, world.size, dlc_last_error());
+    fflush(stderr);
+    dist_abort(&world, 1);
   }
+  if (res.status == RT_TRAIN_DIVERGED && !lead(&r)) goto done;
   if (res.status == RT_TRAIN_DIVERGED) {
     double lr = current_lr(pm.module);
     fprintf(stderr, "dlc train: error: the loss became %g at epoch %d, step %lld of %lld; training stopped\n",
             res.bad_loss, res.bad_epoch, (long long)res.bad_step,
-            (long long)((train.rows + desc->batch - 1) / desc->batch));
+            (long long)((train.rows + r.global_batch - 1) / r.global_batch));
     if (isfinite(lr))
       fprintf(stderr, "note: the learning rate may be too large: try a smaller one, e.g. --lr %g (now %g)\n", lr / 10,
               lr);
@@ -478,12 +636,16 @@ int cmd_train(int argc, char **argv) {
   }
   if (res.status == RT_TRAIN_STOPPED && !a.quiet) printf("interrupted after %d epoch%s\n", res.epochs_done,
                                                          res.epochs_done == 1 ? "" : "s");
-  if (a.save && save_checkpoint(&r, res.epochs_done)) {
+  if (a.save && lead(&r) && save_checkpoint(&r, res.epochs_done)) {
     fprintf(stderr, "dlc train: error: %s\n", dlc_last_error());
     goto done;
   }
   if (!a.quiet) {
     print_summary(&r, &res, &train, have_test ? &test : NULL, &spec);
+    if (distributed)
+      printf("data-parallel on %d processes: allreduce %.3f s of %.3f s training (%.1f%%)\n", world.size,
+             dist.allreduce_seconds, res.seconds,
+             res.seconds > 0 ? 100 * dist.allreduce_seconds / res.seconds : 0.0);
     if (a.save)
       printf("weights saved to %s\n", a.save);
     else
@@ -492,6 +654,7 @@ int cmd_train(int argc, char **argv) {
   status = res.status == RT_TRAIN_DONE ? 0 : 130;
 
 done:
+  if (!gate.agreed) gate_pass(&gate, false); /* a set-up failure: tell the other ranks */
   if (r.metrics && fclose(r.metrics) && status == 0) {
     fprintf(stderr, "dlc train: error: cannot write the metrics file '%s'\n", a.metrics);
     status = 1;
@@ -508,5 +671,6 @@ done:
   rt_data_spec_free(&test_spec);
   pl_variants_free(&variants);
   pl_free(&pm);
+  dist_finalize(&world);
   return status;
 }
