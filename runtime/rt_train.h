@@ -38,6 +38,8 @@ typedef struct {
   int has_seed;     /* SYNTHETIC: the data have a seed of their own (else the run's) */
   uint64_t seed;
   int standardize;  /* standardise features with the training split's mean and deviation */
+  struct rt_prep *prep; /* CSV: the data preparation (rt_prep.h: fill, one-hot, scale) the
+                           rows go through; NULL: the plain numeric reader. Not owned. */
 } rt_data_spec;
 
 /* Parses a data source: the text of the model's `data` meta entry, as the frontend

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rt_prep.h"
 #include "rt_train.h"
 
 void rt_data_free(rt_dataset *d) {
@@ -177,7 +178,8 @@ static int load_csv(const rt_data_spec *spec, const dlc_model_desc *desc, int al
                         .label = label >= 0 ? label_col : NULL,
                         .label_dtype = label_dtype};
   rt_csv_table t;
-  if (rt_csv_read(spec->path, &opt, &t)) goto done;
+  if (spec->prep ? rt_prep_read_csv(spec->path, &opt, spec->prep, &t) : rt_csv_read(spec->path, &opt, &t))
+    goto done;
   if (alloc_arrays(desc, t.rows, out)) goto free_table;
   if (t.nfeatures != out->arrays[0].width) {
     char shape[96];
@@ -369,23 +371,9 @@ int rt_data_take(const rt_dataset *src, const int64_t *idx, int64_t n, rt_datase
 int rt_data_split(const rt_dataset *all, double fraction, uint64_t seed, rt_dataset *train, rt_dataset *test) {
   memset(train, 0, sizeof *train);
   memset(test, 0, sizeof *test);
-  if (!(fraction > 0 && fraction < 1)) {
-    rt_set_error("the test split must be a fraction between 0 and 1, not %g", fraction);
-    return -1;
-  }
-  int64_t ntest = (int64_t)llround((double)all->rows * fraction);
-  if (ntest < 1) ntest = 1;
-  if (ntest > all->rows - 1) ntest = all->rows - 1;
-  if (ntest < 1) {
-    rt_set_error("%lld row%s cannot be split into a training and a test set", (long long)all->rows,
-                 all->rows == 1 ? "" : "s");
-    return -1;
-  }
-  int64_t *idx = malloc((size_t)all->rows * sizeof *idx);
-  if (!idx) return oom();
-  rt_rng rng;
-  rt_rng_seed_stream(&rng, seed, rt_stream_id("split"));
-  rt_rng_permutation(&rng, idx, all->rows);
+  /* The split rt_prep_hold_out() fits the preparation on: the same rows, always. */
+  int64_t *idx, ntest;
+  if (rt_split_rows(all->rows, fraction, seed, &idx, &ntest)) return -1;
   int rc = rt_data_take(all, idx, ntest, test) || rt_data_take(all, idx + ntest, all->rows - ntest, train);
   free(idx);
   if (rc) {

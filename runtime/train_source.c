@@ -486,6 +486,7 @@ static int ends_with(const char *s, const char *suffix) {
 int rt_data_spec_for_file(const char *path, const rt_data_spec *base, rt_data_spec *out) {
   memset(out, 0, sizeof *out);
   out->standardize = base ? base->standardize : 0;
+  out->prep = base ? base->prep : NULL;
   if (!(out->path = strdup(path))) goto oom;
   if (ends_with(path, ".npy")) {
     out->kind = RT_SOURCE_NPY;

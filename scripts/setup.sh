@@ -7,7 +7,7 @@ packages=(
   llvm-19-dev llvm-19-tools clang-19 libclang-rt-19-dev
   libcriterion-dev
   libopenmpi-dev openmpi-bin
-  python3 python3-numpy python3-torch
+  python3 python3-numpy python3-torch python3-sklearn
 )
 
 missing=()

@@ -131,6 +131,7 @@ int cmd_predict(int argc, char **argv) {
   rt_data_spec spec = {0};
   rt_dataset data = {0};
   rt_standardizer stdz = {0};
+  rt_prep *prep = NULL, *saved = NULL;
   rt_st_file *ck = NULL;
   dlc_model *model = NULL;
   FILE *out = NULL;
@@ -138,20 +139,34 @@ int cmd_predict(int argc, char **argv) {
   if (!pl_compile(&po, &pm)) goto done;
   const dlc_model_desc *desc = pm.desc;
   pl_variants_init(&variants, &po, 0);
-  if (!drv_data_spec(CMD, pm.module, a.model, a.data, &spec)) goto done;
-  if (!drv_data_load(CMD, &spec, desc, 0, true, &data)) goto done;
-
+  if (!drv_data_spec(CMD, pm.module, a.model, a.data, &spec, &prep)) goto done;
   if (!(model = dlc_create_from(desc, 0)) || dlc_load(model, a.load) || rt_st_open(a.load, &ck)) {
     fprintf(stderr, "dlc predict: error: %s\n", dlc_last_error());
     goto done;
   }
+  /* New rows go through the preparation training learned (fill values, categories,
+   * scales), never one fitted on themselves. */
+  int has_prep = (saved = rt_prep_new()) ? rt_prep_from_file(saved, ck) : -1;
+  if (has_prep < 0) {
+    fprintf(stderr, "dlc predict: error: %s: %s\n", a.load, saved ? dlc_last_error() : "out of memory");
+    goto done;
+  }
+  if (has_prep) {
+    spec.prep = saved;
+  } else if (spec.prep) {
+    fprintf(stderr, "dlc predict: error: the model prepares its data (%s), but %s holds no preparation (%s) "
+                    "to do it with\n", "missing values or categorical columns", a.load, RT_META_PREP);
+    goto done;
+  }
+  if (!drv_data_load(CMD, &spec, desc, 0, true, &data)) goto done;
+
   const char *mean = rt_st_meta_get(ck, RT_META_MEAN), *sd = rt_st_meta_get(ck, RT_META_STD);
   if (mean && sd) {
     if (rt_standardizer_from_meta(mean, sd, &stdz) || rt_standardizer_apply(&stdz, &data)) {
       fprintf(stderr, "dlc predict: error: %s: %s\n", a.load, dlc_last_error());
       goto done;
     }
-  } else if (spec.standardize) {
+  } else if (spec.standardize && !spec.prep) { /* a preparation scales itself */
     fprintf(stderr, "dlc predict: error: the model standardises its features, but %s holds no statistics "
                     "(%s, %s) to do it with\n", a.load, RT_META_MEAN, RT_META_STD);
     goto done;
@@ -205,6 +220,8 @@ done:
   rt_standardizer_free(&stdz);
   rt_data_free(&data);
   rt_data_spec_free(&spec);
+  rt_prep_free(prep); /* after the spec that points at one of them */
+  rt_prep_free(saved);
   pl_variants_free(&variants);
   pl_free(&pm);
   return status;

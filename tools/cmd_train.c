@@ -450,9 +450,10 @@ int cmd_train(int argc, char **argv) {
   rt_data_spec spec = {0}, test_spec = {0};
   rt_dataset all = {0}, train = {0}, test = {0};
   rt_standardizer stdz = {0};
+  rt_prep *prep = NULL;
   rt_st_file *loaded = NULL;
   dlc_model *model = NULL;
-  char *mean_json = NULL, *std_json = NULL;
+  char *mean_json = NULL, *std_json = NULL, *prep_json = NULL;
   run r = {.a = &a, .tty = !a.quiet && isatty(STDOUT_FILENO), .world = &world};
   bool have_test = false;
   int64_t skip_steps = 0;
@@ -491,7 +492,36 @@ int cmd_train(int argc, char **argv) {
   r.variants = &variants;
 
   /* Data: the source, the test set, standardisation. */
-  if (!drv_data_spec(CMD, pm.module, a.model, a.data, &spec)) goto done;
+  if (!drv_data_spec(CMD, pm.module, a.model, a.data, &spec, &prep)) goto done;
+  if (a.load && rt_st_open(a.load, &loaded)) {
+    fprintf(stderr, "dlc train: error: cannot resume from %s: %s\n", a.load, dlc_last_error());
+    goto done;
+  }
+  /* The preparation a checkpoint learned is kept when resuming, as its standardisation
+   * is below: the weights were trained on those columns. Else it is fitted on the
+   * training rows only (the rows --test-split keeps), in rt_prep_read_csv. */
+  if (loaded) {
+    rt_prep *saved = rt_prep_new();
+    int has = saved ? rt_prep_from_file(saved, loaded) : -1;
+    if (has < 0) {
+      fprintf(stderr, "dlc train: error: %s: %s\n", a.load, saved ? dlc_last_error() : "out of memory");
+      rt_prep_free(saved);
+      goto done;
+    }
+    if (has) {
+      rt_prep_free(prep);
+      prep = saved;
+      spec.prep = prep;
+    } else {
+      rt_prep_free(saved);
+    }
+  } else if (spec.prep) {
+    if ((a.standardize && rt_prep_set(prep, "standardize", "true")) ||
+        (a.test_split > 0 && rt_prep_hold_out(prep, a.test_split, seed))) {
+      fprintf(stderr, "dlc train: error: %s\n", dlc_last_error());
+      goto done;
+    }
+  }
   if (!drv_data_load(CMD, &spec, desc, seed, false, &all)) goto done;
   if (a.test) {
     if (rt_data_spec_for_file(a.test, &spec, &test_spec) ||
@@ -518,7 +548,7 @@ int cmd_train(int argc, char **argv) {
     goto done;
   }
   if (a.load) {
-    if (dlc_load(model, a.load) || rt_st_open(a.load, &loaded)) {
+    if (dlc_load(model, a.load)) {
       fprintf(stderr, "dlc train: error: cannot resume from %s: %s\n", a.load, dlc_last_error());
       goto done;
     }
@@ -539,7 +569,7 @@ int cmd_train(int argc, char **argv) {
       fprintf(stderr, "dlc train: error: %s: %s\n", a.load, dlc_last_error());
       goto done;
     }
-  } else if (a.standardize || spec.standardize) {
+  } else if (!spec.prep && (a.standardize || spec.standardize)) { /* a preparation scales itself */
     if (rt_standardizer_fit(&train, &stdz)) {
       fprintf(stderr, "dlc train: error: %s\n", dlc_last_error());
       goto done;
@@ -553,7 +583,7 @@ int cmd_train(int argc, char **argv) {
   /* Checkpoint metadata: where it came from, and what prediction must redo. */
   r.model = model;
   r.classifier = rt_is_classifier(desc, &train);
-  r.standardized = stdz.width > 0;
+  r.standardized = stdz.width > 0 || (spec.prep && (a.standardize || spec.standardize));
   r.meta[r.nmeta++] = (rt_meta){"dlc.model", a.model};
   r.meta[r.nmeta++] = (rt_meta){"dlc.epoch", r.epoch_text};
   const char *opt = ir_module_get_meta(pm.module, "optimizer");
@@ -565,6 +595,13 @@ int cmd_train(int argc, char **argv) {
     }
     r.meta[r.nmeta++] = (rt_meta){RT_META_MEAN, mean_json};
     r.meta[r.nmeta++] = (rt_meta){RT_META_STD, std_json};
+  }
+  if (spec.prep) {
+    if (rt_prep_to_json(spec.prep, &prep_json)) {
+      fprintf(stderr, "dlc train: error: %s\n", dlc_last_error());
+      goto done;
+    }
+    r.meta[r.nmeta++] = (rt_meta){RT_META_PREP, prep_json};
   }
   if (a.metrics && !(r.metrics = fopen(a.metrics, "w"))) {
     fprintf(stderr, "dlc train: error: cannot write the metrics file '%s'\n", a.metrics);
@@ -661,6 +698,7 @@ done:
   }
   free(mean_json);
   free(std_json);
+  free(prep_json);
   rt_st_close(loaded);
   dlc_destroy(model);
   rt_standardizer_free(&stdz);
@@ -669,6 +707,7 @@ done:
   rt_data_free(&test);
   rt_data_spec_free(&spec);
   rt_data_spec_free(&test_spec);
+  rt_prep_free(prep); /* after the specs that point at it */
   pl_variants_free(&variants);
   pl_free(&pm);
   dist_finalize(&world);

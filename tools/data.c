@@ -28,13 +28,30 @@ static bool readable(const char *paths) {
 }
 
 bool drv_data_spec(const char *cmd, const ir_module *m, const char *model_path, const char *data_arg,
-                   rt_data_spec *out) {
+                   rt_data_spec *out, rt_prep **prep) {
   memset(out, 0, sizeof *out);
+  *prep = NULL;
   const char *text = ir_module_get_meta(m, "data");
   rt_data_spec model_spec = {0};
-  if (text && rt_data_spec_parse(text, &model_spec)) {
-    fprintf(stderr, "%s: error: %s\n", model_path, dlc_last_error());
-    return false;
+  if (text) {
+    /* The preparation settings are the prep's; the rest is the plain data source. */
+    rt_prep *p = rt_prep_new();
+    char *rest = NULL;
+    bool ok = p && rt_prep_take_source(p, text, &rest) == 0 && rt_data_spec_parse(rest, &model_spec) == 0 &&
+              (!model_spec.standardize || rt_prep_set(p, "standardize", "true") == 0);
+    free(rest);
+    if (!ok) {
+      fprintf(stderr, "%s: error: %s\n", model_path, p ? dlc_last_error() : "out of memory");
+      rt_prep_free(p);
+      rt_data_spec_free(&model_spec);
+      return false;
+    }
+    if (rt_prep_active(p)) {
+      *prep = p;
+      model_spec.prep = p;
+    } else {
+      rt_prep_free(p);
+    }
   }
   if (data_arg) {
     bool ok = rt_data_spec_for_file(data_arg, &model_spec, out) == 0;

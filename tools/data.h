@@ -9,14 +9,18 @@
 #include <stdio.h>
 
 #include "ir.h"
+#include "rt_prep.h"
 #include "rt_train.h"
 
 /* The data source of a run: `data_arg` (a file, relative to the working directory) when
  * given, with the model's column choice; else the model's own `data` entry, whose
  * relative paths are taken from the model file's folder (or, when no file is there, from
- * the working directory). `cmd` names the command in messages. */
+ * the working directory). `cmd` names the command in messages.
+ * The data preparation the entry declares (missing, categorical, dummy_na, unseen) goes
+ * to *prep (the caller's to rt_prep_free(), also on failure) and out->prep points at it;
+ * without one both stay NULL. */
 bool drv_data_spec(const char *cmd, const ir_module *m, const char *model_path, const char *data_arg,
-                   rt_data_spec *out);
+                   rt_data_spec *out, rt_prep **prep);
 
 /* Loads `spec` for `desc`; `what` says which data in messages ("training data"). */
 bool drv_data_load(const char *cmd, const rt_data_spec *spec, const dlc_model_desc *desc, uint64_t seed,
