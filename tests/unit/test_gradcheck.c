@@ -23,14 +23,25 @@ static ir_module *parse_ok(const char *text) {
   return m;
 }
 
+/* The modules checked: a report's parameter names point into them, so they live until the
+ * test ends. */
+static ir_module *checked[64];
+static int nchecked;
+
+static void free_checked(void) {
+  while (nchecked) ir_module_destroy(checked[--nchecked]);
+}
+
 static pass_gradcheck_report check(const pass_gradcheck_options *o, pass_gradcheck_init init, void *ctx) {
-  ir_module *m = parse_ok(model);
+  cr_assert(nchecked < 64);
+  ir_module *m = checked[nchecked++] = parse_ok(model);
   pass_gradcheck_report r;
   ir_error err = {0};
   cr_assert(pass_gradcheck(m, o, init, ctx, &r, &err), "%s", err.msg);
-  ir_module_destroy(m);
   return r;
 }
+
+TestSuite(gradcheck, .fini = free_checked);
 
 Test(gradcheck, seeded_and_repeatable) {
   pass_gradcheck_options o = {.seed = 3};
