@@ -34,6 +34,11 @@ typedef struct {
   const char *runtime_dir;     /* AOT: the runtime's headers (NULL: the path the build gives) */
   const char *runtime_archive; /* AOT: the runtime as a PIC archive (NULL: the one the build made) */
   const char *cc;              /* AOT: the C compiler (NULL: $CC, else "cc") */
+  /* Threads the compiled code runs on (runtime/rt_threads.h, one pool per process); 0:
+   * leave the pool as it is (1 thread unless DLC_THREADS says otherwise). The JIT sizes the
+   * pool when it compiles; a train.so's user calls rt_threads_set or sets DLC_THREADS.
+   * The generated code is the same for every count, and so are its results. */
+  int threads;
 } be_options;
 
 /* Defaults: host CPU, O3, no dumps. */
@@ -60,6 +65,12 @@ bool be_aot_compile(ir_module *m, const be_options *o, const char *so_path, ir_e
 bool be_write_header(FILE *out, const dlc_model_desc *desc, const char *dlc_h_text);
 
 /* ---- inspection ----------------------------------------------------------------- */
+
+/* The memplan pass: plans every entry of m (liveness, buffer reuse, in-place updates) with
+ * the planner the code generator uses, and records each scratch buffer and the peak bytes
+ * beside the lower bound in meta entries `memplan.<entry>` and `memplan.<entry>.bNN`.
+ * The driver registers it as pass "memplan"; the functions are left untouched. */
+bool be_memplan_annotate(ir_module *m, ir_error *err);
 
 /* Graphviz DOT of every function, each fused kernel drawn as a cluster. */
 void be_emit_dot(FILE *out, const ir_module *m);

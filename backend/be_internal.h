@@ -22,7 +22,9 @@ typedef struct {
   const char *cpu, *features;
   bool wide_vectors;    /* the host has AVX-512: ask for 512-bit vectors */
   int nfuncs;           /* kernels emitted so far, for unique names */
+  struct be_kernel_cache *kernels; /* while emitting a module: kernels by body, for sharing */
 } be_ctx;
+typedef struct be_kernel_cache be_kernel_cache;
 
 /* ---- the plan of one entry ---------------------------------------------------------- */
 
@@ -65,6 +67,13 @@ typedef struct {
   size_t bytes;
 } be_copy;
 
+/* One scratch buffer of a plan, for reports (memplan): value, size, place, lifetime. */
+typedef struct {
+  int id;              /* node id; -1 for a snapshot of an argument an update reads */
+  size_t bytes, offset;
+  int start, end;      /* schedule positions (kernels), inclusive; -1 = before the first */
+} be_buffer;
+
 typedef struct {
   const ir_func *f;
   int nids;
@@ -77,7 +86,11 @@ typedef struct {
   int nstart, nend;
   be_copy *start_copies, *end_copies; /* before the first kernel, after the last */
   size_t scratch_bytes;
+  int nbuffers;
+  be_buffer *buffers;  /* every scratch buffer, by offset */
+  size_t live_max_bytes; /* the most scratch bytes live at one time (no reuse can do better) */
 } be_plan;
+
 
 /* What one entry computes. */
 #define BE_NENTRIES 5

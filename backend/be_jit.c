@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "be_internal.h"
+#include "rt_threads.h"
 
 struct be_jit {
   LLVMOrcLLJITRef jit;
@@ -63,6 +64,10 @@ bool be_jit_compile(ir_module *m, const be_options *o, be_jit **out, const dlc_m
   be_options def = be_options_default();
   if (!o) o = &def;
   *out = NULL;
+  if (o->threads > 0 && rt_threads_set(o->threads) != 0) {
+    ir_error_set(err, (ir_loc){0, 0}, "backend: %s", dlc_last_error());
+    return false;
+  }
   be_target t;
   if (!be_target_create(o, &t, err)) return false;
   be_jit *j = calloc(1, sizeof *j);

@@ -201,6 +201,93 @@ static void collect_params(const be_plan *p, int gi, kernel_params *kp) {
   }
 }
 
+/* ---- kernels shared between entries -------------------------------------------------- */
+
+/* The entries of one model compute the same kernels again and again (@forward's bias+relu is
+ * in eval_loss, forward, gradients and train_step). A kernel is identified by its LLVM text
+ * with its own name left out, together with the helpers its emitter made for it (functions
+ * named `<kernel>.<something>`, as a matmul's parts): the same text is the same code, so it
+ * is emitted once and every entry calls that one. */
+struct be_kernel_cache {
+  int n, cap;
+  char **text;
+  LLVMValueRef *fn;
+};
+
+/* Appends s to *buf with every `@name` followed by '.' or '(' written `@K`. */
+static void append_normalised(char **buf, size_t *len, const char *s, const char *name) {
+  size_t nl = strlen(name), sl = strlen(s);
+  *buf = realloc(*buf, *len + sl + 1);
+  IR_ASSERT(*buf);
+  char *out = *buf + *len;
+  for (const char *p = s; *p;) {
+    if (p[0] == '@' && strncmp(p + 1, name, nl) == 0 && (p[1 + nl] == '.' || p[1 + nl] == '(')) {
+      memcpy(out, "@K", 2);
+      out += 2;
+      p += 1 + nl;
+    } else {
+      *out++ = *p++;
+    }
+  }
+  *out = '\0';
+  *len = (size_t)(out - *buf);
+}
+
+/* Helpers of kernel fn: the functions named `<fn's name>.` and something. */
+static bool is_helper_of(LLVMValueRef h, const char *name, size_t nl) {
+  size_t len;
+  const char *hn = LLVMGetValueName2(h, &len);
+  return len > nl + 1 && strncmp(hn, name, nl) == 0 && hn[nl] == '.';
+}
+
+static char *kernel_key(LLVMModuleRef mod, LLVMValueRef fn, const char *name) {
+  char *key = NULL;
+  size_t len = 0, nl = strlen(name);
+  for (LLVMValueRef h = LLVMGetFirstFunction(mod); h; h = LLVMGetNextFunction(h)) {
+    if (h != fn && !is_helper_of(h, name, nl)) continue;
+    char *printed = LLVMPrintValueToString(h);
+    append_normalised(&key, &len, printed, name);
+    LLVMDisposeMessage(printed);
+  }
+  return key;
+}
+
+/* The existing kernel equal to fn (which is then deleted with its helpers), or fn itself. */
+static LLVMValueRef dedupe_kernel(be_ctx *c, LLVMValueRef fn) {
+  be_kernel_cache *kc = c->kernels;
+  size_t nl;
+  char *name = strdup(LLVMGetValueName2(fn, &nl));
+  IR_ASSERT(name);
+  char *key = kernel_key(c->mod, fn, name);
+  for (int i = 0; i < kc->n; i++)
+    if (strcmp(kc->text[i], key) == 0) {
+      for (LLVMValueRef h = LLVMGetFirstFunction(c->mod), next; h; h = next) {
+        next = LLVMGetNextFunction(h);
+        if (h == fn || is_helper_of(h, name, nl)) LLVMDeleteFunction(h);
+      }
+      free(key);
+      free(name);
+      return kc->fn[i];
+    }
+  if (kc->n == kc->cap) {
+    kc->cap = kc->cap ? 2 * kc->cap : 32;
+    kc->text = realloc(kc->text, sizeof(char *) * (size_t)kc->cap);
+    kc->fn = realloc(kc->fn, sizeof(LLVMValueRef) * (size_t)kc->cap);
+    IR_ASSERT(kc->text && kc->fn);
+  }
+  kc->text[kc->n] = key;
+  kc->fn[kc->n++] = fn;
+  free(name);
+  return fn;
+}
+
+static void kernel_cache_free(be_kernel_cache *kc) {
+  for (int i = 0; i < kc->n; i++) free(kc->text[i]);
+  free(kc->text);
+  free(kc->fn);
+  memset(kc, 0, sizeof *kc);
+}
+
 static bool emit_kernel(be_ctx *c, const be_plan *p, int gi, const char *entry,
                         const kernel_params *kp, LLVMValueRef *fn_out, ir_error *err) {
   const be_group *g = &p->groups[gi];
@@ -229,7 +316,7 @@ static bool emit_kernel(be_ctx *c, const be_plan *p, int gi, const char *entry,
     ir_error_set(err, head->loc, "backend: @%s: %s", p->f->name, k.errmsg);
     return false;
   }
-  *fn_out = fn;
+  *fn_out = c->kernels ? dedupe_kernel(c, fn) : fn;
   return true;
 }
 
@@ -302,8 +389,7 @@ static bool emit_entry(be_ctx *c, const ir_func *f, const be_entry_spec *spec, b
   return ok;
 }
 
-bool be_codegen_module(be_ctx *c, ir_module *m, be_model *mo, ir_error *err) {
-  if (!be_model_build(m, mo, err)) return false;
+static bool codegen_entries(be_ctx *c, ir_module *m, be_model *mo, ir_error *err) {
   for (int e = 0; e < BE_NENTRIES; e++) {
     const ir_func *f = ir_module_find_func(m, be_entries[e].func);
     mo->has_entry[e] = false;
@@ -315,3 +401,15 @@ bool be_codegen_module(be_ctx *c, ir_module *m, be_model *mo, ir_error *err) {
   }
   return true;
 }
+
+bool be_codegen_module(be_ctx *c, ir_module *m, be_model *mo, ir_error *err) {
+  if (!be_model_build(m, mo, err)) return false;
+  be_kernel_cache kc = {0};
+  c->kernels = &kc;
+  bool ok = codegen_entries(c, m, mo, err);
+  c->kernels = NULL;
+  kernel_cache_free(&kc);
+  return ok;
+}
+
+

@@ -466,6 +466,28 @@ static size_t place(interval *iv, int n) {
   return align_up(total);
 }
 
+/* Keeps the placed intervals for reports, and the most bytes live at one kernel. */
+static void record_buffers(be_plan *p, const interval *iv, int n) {
+  p->buffers = malloc(sizeof *p->buffers * ((size_t)n + 1));
+  IR_ASSERT(p->buffers);
+  p->nbuffers = n;
+  for (int i = 0; i < n; i++)
+    p->buffers[i] = (be_buffer){iv[i].id < 0 ? -1 : iv[i].id, iv[i].bytes, iv[i].offset, iv[i].start, iv[i].end};
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && p->buffers[j].offset < p->buffers[j - 1].offset; j--) {
+      be_buffer t = p->buffers[j];
+      p->buffers[j] = p->buffers[j - 1];
+      p->buffers[j - 1] = t;
+    }
+  p->live_max_bytes = 0;
+  for (int at = -1; at <= p->ngroups; at++) {
+    size_t live = 0;
+    for (int i = 0; i < n; i++)
+      if (iv[i].start <= at && at <= iv[i].end) live += iv[i].bytes;
+    if (live > p->live_max_bytes) p->live_max_bytes = live;
+  }
+}
+
 static void plan_scratch(planner *pl, interval *snap, int nsnap) {
   be_plan *p = pl->p;
   int cap = nsnap + 1, n = 0;
@@ -487,6 +509,7 @@ static void plan_scratch(planner *pl, interval *snap, int nsnap) {
   }
   free(ends);
   p->scratch_bytes = place(iv, n);
+  record_buffers(p, iv, n);
   for (int i = 0; i < n; i++) {
     if (iv[i].id >= 0) {
       p->loc[iv[i].id] = (be_loc){BE_BASE_SCRATCH, 0, iv[i].offset};
@@ -614,5 +637,6 @@ void be_plan_free(be_plan *p) {
   free(p->groups);
   free(p->start_copies);
   free(p->end_copies);
+  free(p->buffers);
   memset(p, 0, sizeof *p);
 }

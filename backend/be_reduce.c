@@ -57,6 +57,58 @@ static LLVMValueRef combine(be_ctx *c, const ir_node *r, LLVMValueRef acc, LLVMV
   return LLVMBuildAdd(c->b, acc, v, "");
 }
 
+/* Every element of `t` (an all-axes loop nest); idx receives the index. */
+static void open_all(be_ctx *c, const ir_type *t, LLVMValueRef *idx, loop_nest *nest) {
+  bool all[IR_MAX_RANK];
+  for (int d = 0; d < t->rank; d++) all[d] = true;
+  open_loops(c, t, all, idx, nest);
+}
+
+/* The result's index for operand index idx: the kept axes (and 0 for axes kept with size 1). */
+static void result_index(be_ctx *c, const ir_node *r, const bool *reduced, LLVMValueRef *idx,
+                         LLVMValueRef *ridx) {
+  for (int d = 0, j = 0; d < r->args[0]->type.rank; d++) {
+    if (!reduced[d])
+      ridx[j++] = idx[d];
+    else if (r->attrs.keepdims)
+      ridx[j++] = be_i64(c, 0);
+  }
+}
+
+/* A reduction that keeps the innermost axis (the bias gradient: sum over the batch of a
+ * [batch, features] value) walks its operand in memory order and accumulates into the
+ * result row: out[j] = identity; for i, for j: out[j] = out[j] (+) x[i, j]. The inner loop
+ * then runs along contiguous memory and vectorises, instead of striding down columns. */
+static void emit_reduce_rows(be_kernel *k, const ir_node *r, const bool *reduced, int64_t count) {
+  be_ctx *c = k->c;
+  const ir_node *x = r->args[0];
+  ir_dtype dt = r->type.dtype;
+  LLVMValueRef out = k->buf[r->id], idx[IR_MAX_RANK], ridx[IR_MAX_RANK];
+  loop_nest nest;
+  if (ir_type_numel(&r->type) > 0) {
+    open_all(c, &r->type, ridx, &nest);
+    be_store(c, dt, out, be_linear_index(c, &r->type, ridx), identity(c, r));
+    close_loops(c, &nest);
+  }
+  if (ir_type_numel(&x->type) > 0) {
+    open_all(c, &x->type, idx, &nest);
+    be_memo_clear(k);
+    be_store_members(k, idx);
+    LLVMValueRef v = be_value_at(k, x, idx);
+    result_index(c, r, reduced, idx, ridx);
+    LLVMValueRef at = be_linear_index(c, &r->type, ridx);
+    be_store(c, dt, out, at, combine(c, r, be_load(c, dt, out, at), v));
+    be_memo_clear(k);
+    close_loops(c, &nest);
+  }
+  if (r->op == IR_OP_REDUCE_MEAN && ir_type_numel(&r->type) > 0) {
+    open_all(c, &r->type, ridx, &nest);
+    LLVMValueRef at = be_linear_index(c, &r->type, ridx);
+    be_store(c, dt, out, at, LLVMBuildFDiv(c->b, be_load(c, dt, out, at), be_const_of(c, dt, (double)count), ""));
+    close_loops(c, &nest);
+  }
+}
+
 void be_emit_reduce(be_kernel *k) {
   be_ctx *c = k->c;
   const be_group *g = &k->plan->groups[k->group];
@@ -65,13 +117,18 @@ void be_emit_reduce(be_kernel *k) {
   ir_dtype dt = r->type.dtype;
   if (ir_type_numel(space) == 0 && ir_type_numel(&r->type) == 0) return;
 
-  bool reduced[IR_MAX_RANK] = {false}, kept[IR_MAX_RANK];
+  bool reduced[IR_MAX_RANK] = {false}, kept[IR_MAX_RANK] = {false};
   int64_t count = 1;
   for (int i = 0; i < r->attrs.naxes; i++) {
     reduced[r->attrs.axes[i]] = true;
     count *= space->dims[r->attrs.axes[i]];
   }
   for (int d = 0; d < space->rank; d++) kept[d] = !reduced[d];
+  if (space->rank > 0 && kept[space->rank - 1] && space->dims[space->rank - 1] > 1 &&
+      r->op != IR_OP_LOGSUMEXP) {
+    emit_reduce_rows(k, r, reduced, count);
+    return;
+  }
 
   LLVMValueRef idx[IR_MAX_RANK];
   loop_nest outer, inner;
@@ -111,14 +168,8 @@ void be_emit_reduce(be_kernel *k) {
     result = LLVMBuildFAdd(c->b, shift, l, "");
   }
 
-  /* The result's index: the kept axes (and 0 for axes kept with size 1). */
   LLVMValueRef ridx[IR_MAX_RANK];
-  for (int d = 0, j = 0; d < space->rank; d++) {
-    if (!reduced[d])
-      ridx[j++] = idx[d];
-    else if (r->attrs.keepdims)
-      ridx[j++] = be_i64(c, 0);
-  }
+  result_index(c, r, reduced, idx, ridx);
   be_store(c, dt, k->buf[r->id], be_linear_index(c, &r->type, ridx), result);
   close_loops(c, &outer);
 }

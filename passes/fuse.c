@@ -85,6 +85,39 @@ static void try_merge(fuser *fu, const ir_node *consumer, const ir_node *produce
   fu->has_reduce[ra] = fu->has_reduce[ra] || fu->has_reduce[rb];
 }
 
+static bool is_transpose_2d(const ir_node *n) {
+  return n->op == IR_OP_TRANSPOSE && n->type.rank == 2 && n->attrs.naxes == 2 && n->attrs.axes[0] == 1;
+}
+
+/* A matrix transpose whose only use is a matmul's operand joins the matmul's kernel (a
+ * kernel of its own otherwise): the matmul reads the transpose's operand with swapped
+ * strides (A·Bᵀ, Aᵀ·B), so the transposed copy is never written. `next` is the last kernel
+ * number given; returns the new last. */
+static int fuse_transposes(ir_func *f, int next) {
+  size_t n = (size_t)f->next_id + 1;
+  int *uses = calloc(n, sizeof(int));
+  IR_ASSERT(uses);
+  for (int i = 0; i < f->nbody; i++)
+    for (int a = 0; a < f->body[i]->nargs; a++) uses[f->body[i]->args[a]->id]++;
+  for (int i = 0; i < f->noutputs; i++) uses[f->outputs[i].value->id] += 2;
+  for (int i = 0; i < f->nupdates; i++) uses[f->updates[i].value->id] += 2;
+  for (int i = 0; i < f->nbody; i++) {
+    ir_node *mm = f->body[i];
+    if (mm->op != IR_OP_MATMUL || mm->kernel > 0 || mm->type.rank != 2) continue;
+    int k = 0;
+    for (int a = 0; a < mm->nargs; a++) {
+      ir_node *t = mm->args[a];
+      bool twice = a == 1 && mm->args[0] == t;
+      if (!is_transpose_2d(t) || t->kernel > 0 || uses[t->id] != (twice ? 2 : 1)) continue;
+      if (!k) k = ++next;
+      t->kernel = k;
+    }
+    if (k) mm->kernel = k;
+  }
+  free(uses);
+  return next;
+}
+
 static void fuse_func(ir_func *f) {
   fuser fu = {.f = f, .n = f->next_id};
   size_t n = (size_t)fu.n + 1;
@@ -120,6 +153,7 @@ static void fuse_func(ir_func *f) {
     if (!number[r]) number[r] = ++next;
     x->kernel = number[r];
   }
+  next = fuse_transposes(f, next);
   /* Sources join their users' kernel when they have exactly one and no other use. */
   int *kernel_of_users = malloc(n * sizeof(int));
   IR_ASSERT(kernel_of_users);

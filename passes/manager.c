@@ -66,11 +66,14 @@ bool pass_run_pipeline(ir_module *m, const char *pipeline, const pass_options *o
     name[n] = '\0';
     p += n + (end ? 1 : 0);
     const pass_info *pass = pass_find(name);
+    for (int i = 0; !pass && i < opts->nextra; i++)
+      if (strcmp(opts->extra[i].name, name) == 0) pass = &opts->extra[i];
     if (!pass) {
       char known[512] = "";
-      for (int i = 0; i < pass_count; i++) {
+      for (int i = 0; i < pass_count + opts->nextra; i++) {
+        const pass_info *p = i < pass_count ? &pass_registry[i] : &opts->extra[i - pass_count];
         strncat(known, i ? ", " : "", sizeof known - strlen(known) - 1);
-        strncat(known, pass_registry[i].name, sizeof known - strlen(known) - 1);
+        strncat(known, p->name, sizeof known - strlen(known) - 1);
       }
       ir_error_set(err, (ir_loc){0}, "unknown pass '%s' (passes: %s)", name, known);
       return false;

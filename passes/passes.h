@@ -30,6 +30,10 @@ typedef struct {
   const char *print_after;
   bool time_passes;          /* a table of time per pass on `report` */
   FILE *dump;                /* where printing goes (stderr if NULL) */
+  /* Passes the caller adds to the registry: the driver adds the backend's memplan, which
+   * passes/ cannot name without depending on the backend. */
+  const pass_info *extra;
+  int nextra;
 } pass_options;
 
 /* Runs a comma-separated pipeline. On failure err names the pass. */

@@ -161,7 +161,7 @@ static int run_backend(compile_args *a, pl_model *m) {
 }
 
 int cmd_compile(int argc, char **argv) {
-  compile_args a = {.passes = {.verify_each = true}, .backend = be_options_default()};
+  compile_args a = {.passes = pl_pass_options(), .backend = be_options_default()};
   int status = parse_args(argc, argv, &a);
   if (status) return status;
   a.passes.time_passes = a.time_passes;

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "driver.h"
-#include "passes.h"
+#include "pipeline.h"
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -15,11 +15,13 @@ static void usage(FILE *out) {
           "prints the result. Passes:\n");
   for (int i = 0; i < pass_count; i++)
     fprintf(out, "  %-14s %s\n", pass_registry[i].name, pass_registry[i].summary);
+  for (int i = 0; i < pl_backend_pass_count; i++)
+    fprintf(out, "  %-14s %s\n", pl_backend_passes[i].name, pl_backend_passes[i].summary);
 }
 
 int cmd_opt(int argc, char **argv) {
   const char *input = "-", *pipeline = NULL, *output = NULL;
-  pass_options opts = {.verify_each = true};
+  pass_options opts = pl_pass_options();
   for (int i = 1; i < argc; i++) {
     const char *v;
     if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {

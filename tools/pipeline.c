@@ -116,8 +116,19 @@ bool pl_frontend(const pl_options *o, pl_model *out) {
   return true;
 }
 
+const pass_info pl_backend_passes[] = {
+    {"memplan", be_memplan_annotate,
+     "liveness, buffer reuse, in-place updates: every buffer and the peak bytes, as meta entries"},
+};
+const int pl_backend_pass_count = (int)(sizeof pl_backend_passes / sizeof pl_backend_passes[0]);
+
+pass_options pl_pass_options(void) {
+  return (pass_options){.verify_each = true, .extra = pl_backend_passes,
+                        .nextra = pl_backend_pass_count};
+}
+
 bool pl_passes(const pl_options *o, pl_model *m) {
-  pass_options def = {.verify_each = true};
+  pass_options def = pl_pass_options();
   ir_error err = {0};
   double t0 = now();
   bool ok = pass_run_pipeline(m->module, o->pipeline ? o->pipeline : PL_DEFAULT_PIPELINE,

@@ -19,7 +19,7 @@
 #include "ir.h"
 #include "passes.h"
 
-#define PL_DEFAULT_PIPELINE "shape-infer,autodiff,optimizer,simplify,fuse"
+#define PL_DEFAULT_PIPELINE "shape-infer,autodiff,optimizer,simplify,fuse,memplan"
 
 typedef struct {
   double read, frontend, passes;     /* seconds */
@@ -43,6 +43,12 @@ typedef struct {
   const dlc_model_desc *desc;  /* valid until pl_free */
   pl_timings time;
 } pl_model;
+
+/* The passes the driver adds to passes/' registry (the backend's memplan), and pass
+ * options that include them. */
+extern const pass_info pl_backend_passes[];
+extern const int pl_backend_pass_count;
+pass_options pl_pass_options(void);
 
 /* Reads and compiles the model with the frontend and applies the overrides. */
 bool pl_frontend(const pl_options *o, pl_model *out);
