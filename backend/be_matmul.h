@@ -1,0 +1,63 @@
+/* The matmul code generator's pieces, shared by be_matmul.c (which layout, blocking and task
+ * split a matmul gets, and the kernel around them) and be_matmul_kernel.c (the register-
+ * blocked micro-kernel and the packing of B). Internal to the backend. */
+#ifndef DLC_BE_MATMUL_H
+#define DLC_BE_MATMUL_H
+
+#include "be_internal.h"
+
+/* The vector unit a micro-kernel is written for, from the target's features. */
+typedef struct {
+  int vl;        /* f32 lanes per vector: 16 (AVX-512), 8 (AVX), 4 (SSE and others) */
+  int nregs;     /* vector registers: 32 with AVX-512, else 16 */
+  bool fma;      /* fused multiply-add in hardware */
+} be_mm_isa;
+
+be_mm_isa be_mm_isa_of(const char *features);
+
+/* One micro-kernel: C[rows x cols] (+)= A[rows x kc] B[kc x cols], the tile of C held in
+ * rows * nvec vector registers for the whole kc loop. Element (i, p) of A is at
+ * a + i*a_rs + p*a_cs, row p of B's tile at b + p*b_rs (vectors of vl lanes, contiguous),
+ * row i of C at c + i*ldc. All of it static: one function per distinct spec, shared by every
+ * matmul of the module that needs it. */
+typedef struct {
+  int rows;          /* 1..mr */
+  int nvec;          /* vectors per row of the tile */
+  int last_lanes;    /* valid lanes of the last vector (1..vl): masked loads and stores */
+  int64_t kc;
+  int64_t a_rs, a_cs;
+  int64_t b_rs;
+  bool b_padded;     /* B's rows hold nvec full vectors (packed, zero-padded): no masked loads */
+  int64_t ldc;
+  bool accumulate;   /* C += (a later block of K), else C = */
+} be_mk_spec;
+
+/* The micro-kernel function `void(ptr a, ptr b, ptr c)` for spec, emitted on first use.
+ * Leaves the builder where it was. */
+LLVMValueRef be_mm_microkernel(be_ctx *c, const be_mm_isa *isa, const be_mk_spec *s);
+
+/* Packing of a kc x cols block of B (element (p, j) at src + p*b_rs + j*b_cs) into tiles of
+ * nr columns: tile t holds rows p = 0..kc-1 of columns t*nr .. t*nr+nr-1, nr contiguous
+ * floats a row, columns past `cols` zero. `void(ptr src, ptr dst)`, emitted on first use. */
+typedef struct {
+  int64_t kc, cols, nr;
+  int64_t b_rs, b_cs;
+} be_pack_spec;
+
+LLVMValueRef be_mm_pack_b(be_ctx *c, const be_mm_isa *isa, const be_pack_spec *s);
+
+/* Copy of an mr x kc sliver of A (element (i, p) at src + i*a_rs + p*a_cs, rows 0..rows-1)
+ * as kc rows of mr contiguous floats (dst[p*mr + i]). `void(ptr src, ptr dst)`. */
+typedef struct {
+  int rows, mr;
+  int64_t kc;
+  int64_t a_rs, a_cs;
+} be_pack_a_spec;
+
+LLVMValueRef be_mm_pack_a(be_ctx *c, const be_mm_isa *isa, const be_pack_a_spec *s);
+
+/* Helpers of both files. */
+LLVMValueRef be_mm_gep(be_ctx *c, LLVMValueRef base, LLVMValueRef index); /* float* + index */
+LLVMValueRef be_mm_gep_const(be_ctx *c, LLVMValueRef base, int64_t index);
+
+#endif

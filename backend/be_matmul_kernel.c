@@ -1,0 +1,268 @@
+/* The matmul micro-kernel and the packing of B, emitted as explicit vector operations.
+ *
+ * The micro-kernel keeps a rows x (nvec * vl) tile of C in registers for the whole kc loop:
+ * each step loads nvec vectors of B's row p, broadcasts A(i, p) for every row i and does
+ * rows * nvec fused multiply-adds (llvm.fma.vNf32). A loop vectoriser does not find this
+ * form by itself; written out, LLVM keeps every accumulator in a register and folds the
+ * broadcast into the FMA's memory operand. Every C element is one chain of FMAs in the order
+ * p = 0, 1, ..., K-1, whichever tile, task or thread computes it: results do not depend on
+ * the blocking or the thread count.
+ *
+ * Functions are named after their spec and looked up by name, so matmuls of the same shape
+ * (the forward matmul in train_step, forward and gradients) share them. */
+#include <stdio.h>
+#include <string.h>
+
+#include "be_matmul.h"
+
+be_mm_isa be_mm_isa_of(const char *features) {
+  be_mm_isa isa = {.vl = 4, .nregs = 16, .fma = false};
+  if (!features) return isa;
+  if (strstr(features, "+avx512f")) {
+    isa.vl = 16;
+    isa.nregs = 32;
+  } else if (strstr(features, "+avx")) {
+    isa.vl = 8;
+  }
+  isa.fma = strstr(features, "+fma") != NULL || strstr(features, "+avx512f") != NULL;
+  return isa;
+}
+
+LLVMValueRef be_mm_gep(be_ctx *c, LLVMValueRef base, LLVMValueRef index) {
+  return LLVMBuildInBoundsGEP2(c->b, c->f32, base, &index, 1, "");
+}
+
+LLVMValueRef be_mm_gep_const(be_ctx *c, LLVMValueRef base, int64_t index) {
+  if (index == 0) return base;
+  return be_mm_gep(c, base, be_i64(c, index));
+}
+
+/* ---- vector helpers -------------------------------------------------------------------- */
+
+static LLVMTypeRef vec_t(be_ctx *c, const be_mm_isa *isa) { return LLVMVectorType(c->f32, (unsigned)isa->vl); }
+
+/* <vl x i1> with the first `lanes` lanes set. */
+static LLVMValueRef lane_mask(be_ctx *c, const be_mm_isa *isa, int lanes) {
+  LLVMValueRef bits[64];
+  for (int i = 0; i < isa->vl; i++) bits[i] = LLVMConstInt(c->i1, i < lanes, 0);
+  return LLVMConstVector(bits, (unsigned)isa->vl);
+}
+
+static LLVMValueRef call_overloaded(be_ctx *c, const char *name, LLVMTypeRef *over, int nover,
+                                    LLVMValueRef *args, int nargs) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  IR_ASSERT(id != 0);
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, over, (size_t)nover);
+  LLVMTypeRef fty = LLVMIntrinsicGetType(c->ctx, id, over, (size_t)nover);
+  return LLVMBuildCall2(c->b, fty, fn, args, (unsigned)nargs, "");
+}
+
+/* A vector of `lanes` valid floats at p (unaligned); the rest zero and never touched. */
+static LLVMValueRef load_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef p, int lanes) {
+  LLVMTypeRef vt = vec_t(c, isa);
+  if (lanes >= isa->vl) {
+    LLVMValueRef v = LLVMBuildLoad2(c->b, vt, p, "");
+    LLVMSetAlignment(v, 4);
+    return v;
+  }
+  LLVMTypeRef over[2] = {vt, c->ptr};
+  LLVMValueRef args[4] = {p, LLVMConstInt(c->i32, 4, 0), lane_mask(c, isa, lanes), LLVMConstNull(vt)};
+  return call_overloaded(c, "llvm.masked.load", over, 2, args, 4);
+}
+
+static void store_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef v, LLVMValueRef p, int lanes) {
+  if (lanes >= isa->vl) {
+    LLVMValueRef s = LLVMBuildStore(c->b, v, p);
+    LLVMSetAlignment(s, 4);
+    return;
+  }
+  LLVMTypeRef over[2] = {vec_t(c, isa), c->ptr};
+  LLVMValueRef args[4] = {v, p, LLVMConstInt(c->i32, 4, 0), lane_mask(c, isa, lanes)};
+  call_overloaded(c, "llvm.masked.store", over, 2, args, 4);
+}
+
+static LLVMValueRef splat(be_ctx *c, const be_mm_isa *isa, LLVMValueRef x) {
+  LLVMTypeRef vt = vec_t(c, isa);
+  LLVMValueRef v = LLVMBuildInsertElement(c->b, LLVMGetUndef(vt), x, LLVMConstInt(c->i32, 0, 0), "");
+  LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(c->i32, (unsigned)isa->vl));
+  return LLVMBuildShuffleVector(c->b, v, LLVMGetUndef(vt), zeros, "");
+}
+
+static LLVMValueRef fma_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef a, LLVMValueRef b,
+                            LLVMValueRef acc) {
+  if (isa->fma) {
+    LLVMValueRef args[3] = {a, b, acc};
+    return be_intrinsic(c, "llvm.fma", vec_t(c, isa), args, 3);
+  }
+  /* No FMA unit: multiply, then add, never contracted, so the host's results are its own. */
+  return LLVMBuildFAdd(c->b, acc, LLVMBuildFMul(c->b, a, b, ""), "");
+}
+
+/* ---- the micro-kernel ------------------------------------------------------------------ */
+
+enum { MAX_ROWS = 32, MAX_VEC = 4 };
+
+static int lanes_of(const be_mm_isa *isa, const be_mk_spec *s, int v) {
+  return v == s->nvec - 1 ? s->last_lanes : isa->vl;
+}
+
+LLVMValueRef be_mm_microkernel(be_ctx *c, const be_mm_isa *isa, const be_mk_spec *s) {
+  IR_ASSERT(s->rows >= 1 && s->rows <= MAX_ROWS && s->nvec >= 1 && s->nvec <= MAX_VEC && s->kc >= 1);
+  char name[200];
+  snprintf(name, sizeof name, "dlc.mk.v%d.r%d.n%d.l%d.k%lld.a%lld_%lld.b%lld%s.c%lld.%s", isa->vl,
+           s->rows, s->nvec, s->last_lanes, (long long)s->kc, (long long)s->a_rs, (long long)s->a_cs,
+           (long long)s->b_rs, s->b_padded ? "p" : "", (long long)s->ldc, s->accumulate ? "acc" : "set");
+  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+  if (fn) return fn;
+  LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
+  fn = be_begin_function(c, name, 3, true);
+  LLVMValueRef a = LLVMGetParam(fn, 0), b = LLVMGetParam(fn, 1), cp = LLVMGetParam(fn, 2);
+  LLVMTypeRef vt = vec_t(c, isa);
+  int R = s->rows, V = s->nvec;
+
+  LLVMValueRef acc[MAX_ROWS][MAX_VEC];
+  for (int r = 0; r < R; r++)
+    for (int v = 0; v < V; v++)
+      acc[r][v] = s->accumulate
+                      ? load_vec(c, isa, be_mm_gep_const(c, cp, r * s->ldc + v * isa->vl), lanes_of(isa, s, v))
+                      : LLVMConstNull(vt);
+
+  /* The k loop, unrolled by u (a divisor of kc) so address arithmetic is shared. */
+  int u = s->kc % 4 == 0 ? 4 : s->kc % 2 == 0 ? 2 : 1;
+  be_loop lk;
+  LLVMValueRef ki = be_loop_begin(c, &lk, s->kc / u, "k");
+  LLVMValueRef phi[MAX_ROWS][MAX_VEC];
+  for (int r = 0; r < R; r++)
+    for (int v = 0; v < V; v++) phi[r][v] = LLVMBuildPhi(c->b, vt, "acc");
+  LLVMValueRef cur[MAX_ROWS][MAX_VEC];
+  memcpy(cur, phi, sizeof cur);
+  LLVMValueRef p0 = LLVMBuildMul(c->b, ki, be_i64(c, u), "");
+  LLVMValueRef a_row = be_mm_gep(c, a, LLVMBuildMul(c->b, p0, be_i64(c, s->a_cs), ""));
+  LLVMValueRef b_row = be_mm_gep(c, b, LLVMBuildMul(c->b, p0, be_i64(c, s->b_rs), ""));
+  for (int q = 0; q < u; q++) {
+    LLVMValueRef bv[MAX_VEC];
+    for (int v = 0; v < V; v++) {
+      LLVMValueRef p = be_mm_gep_const(c, b_row, q * s->b_rs + v * isa->vl);
+      bv[v] = load_vec(c, isa, p, s->b_padded ? isa->vl : lanes_of(isa, s, v));
+    }
+    for (int r = 0; r < R; r++) {
+      LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, be_mm_gep_const(c, a_row, r * s->a_rs + q * s->a_cs), "");
+      LLVMValueRef xs = splat(c, isa, x);
+      for (int v = 0; v < V; v++) cur[r][v] = fma_vec(c, isa, xs, bv[v], cur[r][v]);
+    }
+  }
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
+  be_loop_end(c, &lk);
+  for (int r = 0; r < R; r++)
+    for (int v = 0; v < V; v++) {
+      LLVMValueRef vals[2] = {acc[r][v], cur[r][v]};
+      LLVMBasicBlockRef blocks[2] = {lk.preheader, latch};
+      LLVMAddIncoming(phi[r][v], vals, blocks, 2);
+    }
+  for (int r = 0; r < R; r++)
+    for (int v = 0; v < V; v++)
+      store_vec(c, isa, cur[r][v], be_mm_gep_const(c, cp, r * s->ldc + v * isa->vl), lanes_of(isa, s, v));
+  LLVMBuildRetVoid(c->b);
+  LLVMPositionBuilderAtEnd(c->b, saved);
+  return fn;
+}
+
+/* ---- packing B ------------------------------------------------------------------------- */
+
+LLVMValueRef be_mm_pack_b(be_ctx *c, const be_mm_isa *isa, const be_pack_spec *s) {
+  char name[160];
+  snprintf(name, sizeof name, "dlc.packb.v%d.k%lld.n%lld.r%lld.b%lld_%lld", isa->vl, (long long)s->kc,
+           (long long)s->cols, (long long)s->nr, (long long)s->b_rs, (long long)s->b_cs);
+  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+  if (fn) return fn;
+  LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
+  fn = be_begin_function(c, name, 2, true);
+  LLVMValueRef src = LLVMGetParam(fn, 0), dst = LLVMGetParam(fn, 1);
+  int64_t nr = s->nr, full = s->cols / nr, tail = s->cols % nr, tile = s->kc * nr;
+  int nvec = (int)(nr / isa->vl);
+
+  if (s->b_cs == 1) {
+    /* Rows of B are contiguous: copy them a vector at a time; the tail tile masked. */
+    for (int part = 0; part < 2; part++) {
+      int64_t ntiles = part == 0 ? full : tail > 0;
+      if (ntiles == 0) continue;
+      be_loop lt, lp;
+      LLVMValueRef t = ntiles == 1 ? be_i64(c, part == 0 ? 0 : full) : be_loop_begin(c, &lt, ntiles, "t");
+      LLVMValueRef p = be_loop_begin(c, &lp, s->kc, "p");
+      LLVMValueRef from = be_mm_gep(c, src, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, p, be_i64(c, s->b_rs), ""),
+                                                         LLVMBuildMul(c->b, t, be_i64(c, nr), ""), ""));
+      LLVMValueRef to = be_mm_gep(c, dst, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, t, be_i64(c, tile), ""),
+                                                       LLVMBuildMul(c->b, p, be_i64(c, nr), ""), ""));
+      for (int v = 0; v < nvec; v++) {
+        int64_t lanes = part == 0 ? isa->vl : tail - (int64_t)v * isa->vl;
+        LLVMValueRef x = lanes <= 0 ? LLVMConstNull(vec_t(c, isa))
+                                    : load_vec(c, isa, be_mm_gep_const(c, from, v * isa->vl), (int)(lanes > isa->vl ? isa->vl : lanes));
+        store_vec(c, isa, x, be_mm_gep_const(c, to, v * isa->vl), isa->vl);
+      }
+      be_loop_end(c, &lp);
+      if (ntiles > 1) be_loop_end(c, &lt);
+    }
+  } else {
+    /* Columns of B are contiguous (B is read transposed): walk each column along p, which
+     * reads memory in order, and scatter into the tile's rows. */
+    be_loop lj, lp;
+    if (s->cols > 0) {
+      LLVMValueRef j = s->cols == 1 ? be_i64(c, 0) : be_loop_begin(c, &lj, s->cols, "j");
+      LLVMValueRef t = LLVMBuildUDiv(c->b, j, be_i64(c, nr), "");
+      LLVMValueRef col = LLVMBuildURem(c->b, j, be_i64(c, nr), "");
+      LLVMValueRef to0 = be_mm_gep(c, dst, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, t, be_i64(c, tile), ""), col, ""));
+      LLVMValueRef from0 = be_mm_gep(c, src, LLVMBuildMul(c->b, j, be_i64(c, s->b_cs), ""));
+      LLVMValueRef p = be_loop_begin(c, &lp, s->kc, "p");
+      LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, be_mm_gep(c, from0, LLVMBuildMul(c->b, p, be_i64(c, s->b_rs), "")), "");
+      LLVMBuildStore(c->b, x, be_mm_gep(c, to0, LLVMBuildMul(c->b, p, be_i64(c, nr), "")));
+      be_loop_end(c, &lp);
+      if (s->cols != 1) be_loop_end(c, &lj);
+    }
+    /* Zero the padding columns of the tail tile. */
+    if (tail > 0) {
+      be_loop lz, lq;
+      LLVMValueRef p = be_loop_begin(c, &lz, s->kc, "pz");
+      LLVMValueRef row = be_mm_gep(c, dst, LLVMBuildAdd(c->b, be_i64(c, full * tile), LLVMBuildMul(c->b, p, be_i64(c, nr), ""), ""));
+      LLVMValueRef q = nr - tail == 1 ? be_i64(c, 0) : be_loop_begin(c, &lq, nr - tail, "q");
+      LLVMBuildStore(c->b, LLVMConstReal(c->f32, 0), be_mm_gep(c, row, LLVMBuildAdd(c->b, q, be_i64(c, tail), "")));
+      if (nr - tail != 1) be_loop_end(c, &lq);
+      be_loop_end(c, &lz);
+    }
+  }
+  LLVMBuildRetVoid(c->b);
+  LLVMPositionBuilderAtEnd(c->b, saved);
+  return fn;
+}
+
+/* ---- packing A's sliver ---------------------------------------------------------------- */
+
+LLVMValueRef be_mm_pack_a(be_ctx *c, const be_mm_isa *isa, const be_pack_a_spec *s) {
+  char name[160];
+  snprintf(name, sizeof name, "dlc.packa.v%d.r%d.m%d.k%lld.a%lld_%lld", isa->vl, s->rows, s->mr, (long long)s->kc,
+           (long long)s->a_rs, (long long)s->a_cs);
+  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+  if (fn) return fn;
+  LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
+  fn = be_begin_function(c, name, 2, true);
+  LLVMValueRef src = LLVMGetParam(fn, 0), dst = LLVMGetParam(fn, 1);
+  be_loop lp;
+  LLVMValueRef p = be_loop_begin(c, &lp, s->kc, "p");
+  LLVMValueRef from = be_mm_gep(c, src, LLVMBuildMul(c->b, p, be_i64(c, s->a_cs), ""));
+  LLVMValueRef to = be_mm_gep(c, dst, LLVMBuildMul(c->b, p, be_i64(c, s->mr), ""));
+  if (s->a_rs == 1) {
+    /* The sliver's row p is contiguous: whole vectors, the last one masked. */
+    for (int r = 0; r < s->rows; r += isa->vl) {
+      int lanes = s->rows - r < isa->vl ? s->rows - r : isa->vl;
+      store_vec(c, isa, load_vec(c, isa, be_mm_gep_const(c, from, r), lanes), be_mm_gep_const(c, to, r), lanes);
+    }
+  } else {
+    for (int r = 0; r < s->rows; r++) {
+      LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, be_mm_gep_const(c, from, r * s->a_rs), "");
+      LLVMBuildStore(c->b, x, be_mm_gep_const(c, to, r));
+    }
+  }
+  be_loop_end(c, &lp);
+  LLVMBuildRetVoid(c->b);
+  LLVMPositionBuilderAtEnd(c->b, saved);
+  return fn;
+}
