@@ -38,6 +38,14 @@ bool ad_is_loss_func(const ir_func *f);
  * ("gradients", "jvp"), any other NAME gives NAME.<base>. Arena string. */
 const char *ad_derived_name(ir_module *m, const ir_func *src, const char *base);
 
+/* What a derivation pass builds for one loss function: @name from src. */
+typedef ir_func *(*ad_derive_fn)(ir_module *m, const ir_func *src, const char *name, ir_error *err);
+/* The driver of autodiff and jvp: derives @<base> (see ad_derived_name) from every loss
+ * function of m with `derive`; an error if one exists already (`pass` names the pass in the
+ * message) or if there is no loss function. Functions it creates are not candidates. */
+bool ad_derive_all(ir_module *m, const char *base, const char *pass, ad_derive_fn derive,
+                   ir_error *err);
+
 /* ---- cloning --------------------------------------------------------------------- */
 
 /* A new function @name with src's arguments (same roles, names, types, order); map

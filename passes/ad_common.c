@@ -24,6 +24,29 @@ const char *ad_derived_name(ir_module *m, const ir_func *src, const char *base) 
   return s;
 }
 
+bool ad_derive_all(ir_module *m, const char *base, const char *pass, ad_derive_fn derive,
+                   ir_error *err) {
+  int nfuncs = m->nfuncs, done = 0;
+  for (int i = 0; i < nfuncs; i++) {
+    ir_func *f = m->funcs[i];
+    if (!ad_is_loss_func(f)) continue;
+    const char *name = ad_derived_name(m, f, base);
+    if (ir_module_find_func(m, name)) {
+      ir_error_set(err, (ir_loc){0}, "@%s already exists: has %s run on this module before?", name,
+                   pass);
+      return false;
+    }
+    if (!derive(m, f, name, err)) return false;
+    done++;
+  }
+  if (!done) {
+    ir_error_set(err, (ir_loc){0},
+                 "no function to differentiate: none has an output 'loss' (and no updates)");
+    return false;
+  }
+  return true;
+}
+
 /* ---- cloning ---------------------------------------------------------------------- */
 
 ir_func *ad_clone_args(ir_module *m, const ir_func *src, const char *name, ir_node **map) {

@@ -129,24 +129,10 @@ ir_func *ad_build_gradients(ir_module *m, const ir_func *src, const char *name,
   return g;
 }
 
+static ir_func *derive_gradients(ir_module *m, const ir_func *src, const char *name, ir_error *err) {
+  return ad_build_gradients(m, src, name, ad_vjp_rules(), err);
+}
+
 bool pass_autodiff(ir_module *m, ir_error *err) {
-  int nfuncs = m->nfuncs, done = 0; /* functions created here are not candidates */
-  for (int i = 0; i < nfuncs; i++) {
-    ir_func *f = m->funcs[i];
-    if (!ad_is_loss_func(f)) continue;
-    const char *name = ad_derived_name(m, f, "gradients");
-    if (ir_module_find_func(m, name)) {
-      ir_error_set(err, (ir_loc){0}, "@%s already exists: has autodiff run on this module before?",
-                   name);
-      return false;
-    }
-    if (!ad_build_gradients(m, f, name, ad_vjp_rules(), err)) return false;
-    done++;
-  }
-  if (!done) {
-    ir_error_set(err, (ir_loc){0},
-                 "no function to differentiate: none has an output 'loss' (and no updates)");
-    return false;
-  }
-  return true;
+  return ad_derive_all(m, "gradients", "autodiff", derive_gradients, err);
 }

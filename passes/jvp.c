@@ -90,23 +90,10 @@ ir_func *ad_build_jvp(ir_module *m, const ir_func *src, const char *name, const 
   return j;
 }
 
+static ir_func *derive_jvp(ir_module *m, const ir_func *src, const char *name, ir_error *err) {
+  return ad_build_jvp(m, src, name, ad_jvp_rules(), err);
+}
+
 bool pass_jvp(ir_module *m, ir_error *err) {
-  int nfuncs = m->nfuncs, done = 0;
-  for (int i = 0; i < nfuncs; i++) {
-    ir_func *f = m->funcs[i];
-    if (!ad_is_loss_func(f)) continue;
-    const char *name = ad_derived_name(m, f, "jvp");
-    if (ir_module_find_func(m, name)) {
-      ir_error_set(err, (ir_loc){0}, "@%s already exists: has jvp run on this module before?", name);
-      return false;
-    }
-    if (!ad_build_jvp(m, f, name, ad_jvp_rules(), err)) return false;
-    done++;
-  }
-  if (!done) {
-    ir_error_set(err, (ir_loc){0},
-                 "no function to differentiate: none has an output 'loss' (and no updates)");
-    return false;
-  }
-  return true;
+  return ad_derive_all(m, "jvp", "jvp", derive_jvp, err);
 }
