@@ -180,9 +180,7 @@ int cmd_compile(int argc, char **argv) {
     status = 1;
   } else if (a.emit_dot) {
     be_emit_dot(stdout, m.module);
-  } else if (a.output && ends_with(a.output, ".so")) {
-    status = run_backend(&a, &m);
-  } else if (a.emit_llvm || a.emit_asm || a.time_passes) {
+  } else if ((a.output && ends_with(a.output, ".so")) || a.emit_llvm || a.emit_asm || a.time_passes) {
     status = run_backend(&a, &m);
   } else if (!a.passes.print_after_all && !a.passes.print_after && !a.passes.print_before) {
     status = write_ir(m.module, a.output);
