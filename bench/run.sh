@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark in one command: W1-W4 under dlc and under PyTorch (eager), alternating, one
 # thread pinned to core 0 and two threads unpinned, the measured single-core FMA peak, dlc's
-# compile time and planned scratch bytes. About 3 minutes on a 2-core machine.
+# compile time and planned scratch bytes; then W3 and W4 trained on 1 and 2 MPI ranks (step
+# time, samples/s, allreduce share). About 4 minutes on a 2-core machine.
 #
 #   bench/run.sh [--rounds N] [--only w3,w4] [--scale 0.5]
 #
@@ -29,10 +30,14 @@ if ! readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null | grep -q op
   as_root apt-get install -y -qq libopenblas0-pthread >&2
 fi
 command -v taskset >/dev/null || { as_root apt-get install -y -qq util-linux >&2; }
+if ! command -v mpirun >/dev/null || ! command -v mpicc >/dev/null; then
+  echo "bench: installing OpenMPI (the data-parallel rows)" >&2
+  as_root apt-get install -y -qq libopenmpi-dev openmpi-bin >&2
+fi
 
 echo "bench: building dlc (release) in $BUILD" >&2
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDLC_WERROR=OFF >/dev/null
-cmake --build "$BUILD" -j2 --target dlc_frontend dlc_passes dlc_backend dlc_runtime dlc_ir >/dev/null
+cmake --build "$BUILD" -j2 --target dlc dlc_frontend dlc_passes dlc_backend dlc_runtime dlc_ir >/dev/null
 LLVM_LIB=/usr/lib/llvm-19/lib
 "$CC" -O2 -std=c17 -D_GNU_SOURCE -I"$ROOT/ir" -I"$ROOT/frontend" -I"$ROOT/passes" -I"$ROOT/backend" \
   -I"$ROOT/runtime" "$ROOT/bench/dlc_bench.c" -o "$BUILD/dlc_bench" \
@@ -41,4 +46,9 @@ LLVM_LIB=/usr/lib/llvm-19/lib
   -L"$LLVM_LIB" -lLLVM -Wl,-rpath,"$LLVM_LIB" -lm -rdynamic
 "$CC" -O2 -march=native "$ROOT/bench/peak_fma.c" -o "$BUILD/peak_fma"
 
-exec "$PY" "$ROOT/bench/report.py" --build "$BUILD" --python "$PY" "$@"
+"$PY" "$ROOT/bench/report.py" --build "$BUILD" --python "$PY" "$@"
+if grep -q '^DLC_MPI:BOOL=ON' "$BUILD/CMakeCache.txt"; then
+  "$PY" "$ROOT/bench/ranks.py" --build "$BUILD" "$@"
+else
+  echo "bench: dlc was built without MPI here: no data-parallel rows" >&2
+fi
