@@ -1,9 +1,7 @@
 /* The preparation's settings, read from the text the model's data source becomes (the
- * frontend writes it canonically, see frontend/settings.c) or from a command line:
+ * frontend writes it canonically, see frontend/settings.c) or from a command line, in the
+ * value syntax of rt_settings.h:
  *
- *   value  = STRING | NUMBER | WORD | WORD "(" [arg {"," arg}] ")" | "[" [value {"," value}] "]"
- *            | WORD ".." WORD                      (a range of columns: c0..c9)
- *   arg    = [WORD "="] value
  *   policy = error | mean | median | mode | constant(v) | NUMBER (= constant)
  *   missing     = policy | fill([policy,] col = policy, ...)
  *   categorical = column | range | [columns]
@@ -16,6 +14,7 @@
 #include <string.h>
 
 #include "prep_impl.h"
+#include "rt_settings.h"
 
 char *prep_strdup(const char *s) {
   size_t n = strlen(s) + 1;
@@ -29,210 +28,13 @@ int prep_oom(void) {
   return -1;
 }
 
-/* ---- a reader for values ------------------------------------------------------------- */
-
-typedef enum { PV_WORD, PV_STRING, PV_NUMBER, PV_CALL, PV_LIST } pv_kind;
-
-typedef struct pv pv;
-struct pv {
-  pv_kind kind;
-  char *text;    /* WORD, STRING, NUMBER (as written), CALL (its name) */
-  double num;
-  int n;         /* CALL, LIST: items */
-  pv *items;
-  char **keys;   /* CALL: keyword of each item, or NULL */
-  const char *start, *end; /* the value's text in the source */
-};
-
+/* Where a setting's text came from, to locate errors in it. */
 typedef struct {
-  const char *src, *p;
-  const char *what; /* for messages */
-} pv_reader;
+  const char *what, *src;
+} place;
 
-static void pv_free(pv *v) {
-  free(v->text);
-  for (int i = 0; i < v->n; i++) {
-    pv_free(&v->items[i]);
-    if (v->keys) free(v->keys[i]);
-  }
-  free(v->items);
-  free(v->keys);
-  memset(v, 0, sizeof *v);
-}
-
-static void skip_ws(pv_reader *r) {
-  while (*r->p && isspace((unsigned char)*r->p)) r->p++;
-}
-
-static int fail(pv_reader *r, const char *msg) {
-  rt_set_error("%s \"%s\": %s at column %d", r->what, r->src, msg, (int)(r->p - r->src) + 1);
-  return -1;
-}
-
-static int is_word_char(char c) {
-  return isalnum((unsigned char)c) || c == '_' || c == '.' || c == '/' || c == '+' || c == '-';
-}
-
-static char *dup_n(const char *s, size_t n) {
-  char *t = malloc(n + 1);
-  if (t) {
-    memcpy(t, s, n);
-    t[n] = '\0';
-  }
-  return t;
-}
-
-static int push(pv *list, pv item, char *key) {
-  pv *items = realloc(list->items, (size_t)(list->n + 1) * sizeof *items);
-  char **keys = items && list->kind == PV_CALL ? realloc(list->keys, (size_t)(list->n + 1) * sizeof *keys) : NULL;
-  if (items) list->items = items;
-  if (keys) list->keys = keys;
-  if (!items || (list->kind == PV_CALL && !keys)) {
-    pv_free(&item);
-    free(key);
-    return prep_oom();
-  }
-  list->items[list->n] = item;
-  if (list->kind == PV_CALL) list->keys[list->n] = key;
-  list->n++;
-  return 0;
-}
-
-static int read_value(pv_reader *r, pv *out);
-
-/* "c0".."c9": the names c0, c1, ..., c9, as a list. */
-static int expand_range(pv_reader *r, const pv *lo, const pv *hi, pv *out) {
-  size_t la = strlen(lo->text), lb = strlen(hi->text), pa = la, pb = lb;
-  while (pa > 0 && isdigit((unsigned char)lo->text[pa - 1])) pa--;
-  while (pb > 0 && isdigit((unsigned char)hi->text[pb - 1])) pb--;
-  if (lo->kind == PV_LIST || hi->kind == PV_LIST || lo->kind == PV_CALL || hi->kind == PV_CALL || pa == la ||
-      pb == lb || la - pa > 9 || lb - pb > 9 || pa != pb || strncmp(lo->text, hi->text, pa))
-    return fail(r, "a range of columns is written like c0..c9");
-  long a = strtol(lo->text + pa, NULL, 10), b = strtol(hi->text + pb, NULL, 10);
-  if (a > b || b - a > 1000000) return fail(r, "a range of columns is written like c0..c9");
-  *out = (pv){.kind = PV_LIST, .start = lo->start, .end = hi->end};
-  for (long k = a; k <= b; k++) {
-    char buf[128];
-    snprintf(buf, sizeof buf, "%.*s%ld", (int)pa, lo->text, k);
-    pv item = {.kind = PV_WORD, .text = prep_strdup(buf)};
-    if (!item.text) return prep_oom();
-    if (push(out, item, NULL)) return -1;
-  }
-  return 0;
-}
-
-static int read_atom(pv_reader *r, pv *out) {
-  skip_ws(r);
-  *out = (pv){.start = r->p};
-  const char *s = r->p;
-  if (*s == '"') {
-    size_t n = 0;
-    const char *e = s + 1;
-    while (*e && *e != '"') e += (e[0] == '\\' && e[1]) ? 2 : 1, n++;
-    if (*e != '"') return fail(r, "unterminated string");
-    out->kind = PV_STRING;
-    if (!(out->text = malloc(n + 1))) return prep_oom();
-    char *q = out->text;
-    for (const char *p = s + 1; p < e; p++) *q++ = (*p == '\\' && p + 1 < e) ? *++p : *p;
-    *q = '\0';
-    r->p = e + 1;
-  } else if (*s == '[') {
-    r->p++;
-    out->kind = PV_LIST;
-    skip_ws(r);
-    while (*r->p != ']') {
-      pv item;
-      if (read_value(r, &item)) return -1;
-      if (item.kind == PV_LIST) { /* a range (or a nested list) contributes its items */
-        for (int i = 0; i < item.n; i++) {
-          if (push(out, item.items[i], NULL)) return -1;
-          item.items[i] = (pv){0};
-        }
-        pv_free(&item);
-      } else if (push(out, item, NULL)) {
-        return -1;
-      }
-      skip_ws(r);
-      if (*r->p == ',') {
-        r->p++;
-        skip_ws(r);
-        continue;
-      }
-      if (*r->p != ']') return fail(r, "expected ',' or ']' in a list");
-    }
-    r->p++;
-  } else if (is_word_char(*s)) {
-    const char *e = s;
-    int path = 0;
-    while (is_word_char(*e) && !(e > s && !path && e[0] == '.' && e[1] == '.')) path |= *e++ == '/';
-    if (!(out->text = dup_n(s, (size_t)(e - s)))) return prep_oom();
-    r->p = e;
-    out->kind = rt_parse_number(s, (size_t)(e - s), &out->num) == 0 ? PV_NUMBER : PV_WORD;
-    const char *open = e;
-    while (*open && isspace((unsigned char)*open)) open++;
-    if (out->kind == PV_WORD && *open == '(') {
-      out->kind = PV_CALL;
-      r->p = open + 1;
-      skip_ws(r);
-      while (*r->p != ')') {
-        char *key = NULL;
-        const char *k = r->p;
-        while (isalnum((unsigned char)*k) || *k == '_') k++;
-        const char *eq = k;
-        while (*eq && isspace((unsigned char)*eq)) eq++;
-        if (k > r->p && *eq == '=' && !isdigit((unsigned char)*r->p)) {
-          if (!(key = dup_n(r->p, (size_t)(k - r->p)))) return prep_oom();
-          r->p = eq + 1;
-        }
-        pv item;
-        if (read_value(r, &item)) {
-          free(key);
-          return -1;
-        }
-        if (push(out, item, key)) return -1;
-        skip_ws(r);
-        if (*r->p == ',') {
-          r->p++;
-          skip_ws(r);
-          continue;
-        }
-        if (*r->p != ')') return fail(r, "expected ',' or ')'");
-      }
-      r->p++;
-    }
-  } else {
-    return fail(r, "expected a value");
-  }
-  out->end = r->p;
-  return 0;
-}
-
-static int read_value(pv_reader *r, pv *out) {
-  if (read_atom(r, out)) return -1;
-  skip_ws(r);
-  if (r->p[0] != '.' || r->p[1] != '.') return 0;
-  r->p += 2;
-  pv hi, lo = *out;
-  if (read_atom(r, &hi)) {
-    pv_free(&lo);
-    return -1;
-  }
-  int rc = expand_range(r, &lo, &hi, out);
-  pv_free(&lo);
-  pv_free(&hi);
-  return rc;
-}
-
-/* The whole text as one value. */
-static int parse_text(const char *what, const char *text, pv *out) {
-  pv_reader r = {.src = text, .p = text, .what = what};
-  if (read_value(&r, out)) return -1;
-  skip_ws(&r);
-  if (*r.p) {
-    pv_free(out);
-    return fail(&r, "unexpected text after the value");
-  }
-  return 0;
+static int fail_at(const place *r, const char *at, const char *message) {
+  return rt_val_error(r->what, r->src, at, message);
 }
 
 /* ---- policies -------------------------------------------------------------------------- */
@@ -268,44 +70,41 @@ void prep_policy_text(const rt_missing_policy *m, char *buf, size_t size) {
   snprintf(buf + (j < size ? j : size - 1), size - (j < size ? j : size - 1), "\")");
 }
 
-static int policy_from(pv_reader *r, const pv *v, rt_missing_policy *out) {
+static int policy_from(place *r, const rt_val *v, rt_missing_policy *out) {
   memset(out, 0, sizeof *out);
-  if (v->kind == PV_NUMBER) {
+  if (v->kind == RT_VAL_NUMBER) {
     out->kind = RT_MISSING_CONSTANT;
     out->value = v->num;
     return (out->text = prep_strdup(v->text)) ? 0 : prep_oom();
   }
-  if (v->kind == PV_WORD) {
+  if (v->kind == RT_VAL_WORD) {
     for (int k = RT_MISSING_ERROR; k < RT_MISSING_CONSTANT; k++)
       if (!strcmp(v->text, policy_names[k])) {
         out->kind = (rt_missing_kind)k;
         return 0;
       }
     if (!strcmp(v->text, "constant")) {
-      r->p = v->end;
-      return fail(r, "constant needs its value, e.g. constant(0)");
+      return fail_at(r, v->end, "constant needs its value, e.g. constant(0)");
     }
   }
-  if (v->kind == PV_CALL && !strcmp(v->text, "constant")) {
+  if (v->kind == RT_VAL_CALL && !strcmp(v->text, "constant")) {
     if (v->n != 1 || (v->keys[0] && strcmp(v->keys[0], "value")) ||
-        (v->items[0].kind != PV_NUMBER && v->items[0].kind != PV_STRING && v->items[0].kind != PV_WORD)) {
-      r->p = v->start;
-      return fail(r, "constant takes one value: a number, or a category in quotes");
+        (v->items[0].kind != RT_VAL_NUMBER && v->items[0].kind != RT_VAL_STRING && v->items[0].kind != RT_VAL_WORD)) {
+      return fail_at(r, v->start, "constant takes one value: a number, or a category in quotes");
     }
     out->kind = RT_MISSING_CONSTANT;
-    out->value = v->items[0].kind == PV_NUMBER ? v->items[0].num : NAN;
+    out->value = v->items[0].kind == RT_VAL_NUMBER ? v->items[0].num : NAN;
     return (out->text = prep_strdup(v->items[0].text)) ? 0 : prep_oom();
   }
-  r->p = v->start;
-  return fail(r, "a missing-value policy is error, mean, median, mode or constant(v)");
+  return fail_at(r, v->start, "a missing-value policy is error, mean, median, mode or constant(v)");
 }
 
 int prep_parse_policy(const char *text, rt_missing_policy *out) {
-  pv v;
-  if (parse_text("missing-value policy", text, &v)) return -1;
-  pv_reader r = {.src = text, .p = text, .what = "missing-value policy"};
+  rt_val v;
+  if (rt_val_parse("missing-value policy", text, &v)) return -1;
+  place r = {.what = "missing-value policy", .src = text};
   int rc = policy_from(&r, &v, out);
-  pv_free(&v);
+  rt_val_free(&v);
   return rc;
 }
 
@@ -359,27 +158,26 @@ int rt_prep_is_key(const char *key) {
   return 0;
 }
 
-static int want_bool(pv_reader *r, const pv *v, const char *key, int *out) {
-  if (v->kind == PV_WORD && (!strcmp(v->text, "true") || !strcmp(v->text, "false"))) {
+static int want_bool(place *r, const rt_val *v, const char *key, int *out) {
+  if (v->kind == RT_VAL_WORD && (!strcmp(v->text, "true") || !strcmp(v->text, "false"))) {
     *out = v->text[0] == 't';
     return 0;
   }
-  if (v->kind == PV_NUMBER && (v->num == 0 || v->num == 1)) {
+  if (v->kind == RT_VAL_NUMBER && (v->num == 0 || v->num == 1)) {
     *out = v->num == 1;
     return 0;
   }
   char msg[80];
   snprintf(msg, sizeof msg, "%s must be true or false", key);
-  r->p = v->start;
-  return fail(r, msg);
+  return fail_at(r, v->start, msg);
 }
 
-static int set_missing(rt_prep *p, pv_reader *r, const pv *v) {
+static int set_missing(rt_prep *p, place *r, const rt_val *v) {
   rt_missing_policy all = {0};
   int npol = 0;
   char **cols = NULL;
   rt_missing_policy *pols = NULL;
-  if (v->kind != PV_CALL || strcmp(v->text, "fill")) {
+  if (v->kind != RT_VAL_CALL || strcmp(v->text, "fill")) {
     if (policy_from(r, v, &all)) return -1;
   } else {
     if (v->n && (!(cols = calloc((size_t)v->n, sizeof *cols)) || !(pols = calloc((size_t)v->n, sizeof *pols)))) {
@@ -392,8 +190,8 @@ static int set_missing(rt_prep *p, pv_reader *r, const pv *v) {
       if (!v->keys[i]) {
         if (i > 0 || all.kind) {
           prep_policy_free(&m);
-          r->p = v->items[i].start;
-          fail(r, "fill(...) takes the policy for every other column first, then column = policy");
+          fail_at(r, v->items[i].start,
+                  "fill(...) takes the policy for every other column first, then column = policy");
           goto bad;
         }
         all = m;
@@ -436,15 +234,14 @@ bad:
   return -1;
 }
 
-static int set_categorical(rt_prep *p, pv_reader *r, const pv *v) {
-  const pv *items = v->kind == PV_LIST ? v->items : v;
-  int n = v->kind == PV_LIST ? v->n : 1;
+static int set_categorical(rt_prep *p, place *r, const rt_val *v) {
+  const rt_val *items = v->kind == RT_VAL_LIST ? v->items : v;
+  int n = v->kind == RT_VAL_LIST ? v->n : 1;
   char **cols = calloc((size_t)(n ? n : 1), sizeof *cols);
   if (!cols) return prep_oom();
   for (int i = 0; i < n; i++) {
-    if (items[i].kind != PV_WORD && items[i].kind != PV_STRING && items[i].kind != PV_NUMBER) {
-      r->p = items[i].start;
-      fail(r, "categorical names columns: categorical = [alley, zone]");
+    if (items[i].kind != RT_VAL_WORD && items[i].kind != RT_VAL_STRING && items[i].kind != RT_VAL_NUMBER) {
+      fail_at(r, items[i].start, "categorical names columns: categorical = [alley, zone]");
       goto bad;
     }
     if (!(cols[i] = prep_strdup(items[i].text))) {
@@ -464,7 +261,7 @@ bad:
 }
 
 /* One setting from a parsed value; r locates errors in the source text. */
-static int set_value(rt_prep *p, pv_reader *r, const char *key, const pv *v) {
+static int set_value(rt_prep *p, place *r, const char *key, const rt_val *v) {
   int rc;
   if (!strcmp(key, "missing")) {
     rc = set_missing(p, r, v);
@@ -476,11 +273,10 @@ static int set_value(rt_prep *p, pv_reader *r, const char *key, const pv *v) {
     return want_bool(r, v, key, &p->standardize); /* not a preparation of its own */
   } else if (!strcmp(key, "unseen")) {
     rc = 0;
-    if (v->kind == PV_WORD && (!strcmp(v->text, "zeros") || !strcmp(v->text, "error"))) {
+    if (v->kind == RT_VAL_WORD && (!strcmp(v->text, "zeros") || !strcmp(v->text, "error"))) {
       p->unseen_zeros = v->text[0] == 'z';
     } else {
-      r->p = v->start;
-      rc = fail(r, "unseen must be error (the default) or zeros");
+      rc = fail_at(r, v->start, "unseen must be error (the default) or zeros");
     }
   } else {
     rt_set_error("unknown data preparation setting '%s' (known: missing, categorical, dummy_na, unseen, "
@@ -494,19 +290,19 @@ static int set_value(rt_prep *p, pv_reader *r, const char *key, const pv *v) {
 int rt_prep_set(rt_prep *p, const char *key, const char *value) {
   char what[64];
   snprintf(what, sizeof what, "%s =", key);
-  pv v;
-  if (parse_text(what, value, &v)) return -1;
-  pv_reader r = {.src = value, .p = value, .what = what};
+  rt_val v;
+  if (rt_val_parse(what, value, &v)) return -1;
+  place r = {.what = what, .src = value};
   int rc = set_value(p, &r, key, &v);
-  pv_free(&v);
+  rt_val_free(&v);
   return rc;
 }
 
 int rt_prep_take_source(rt_prep *p, const char *source, char **rest) {
   *rest = NULL;
-  pv v;
-  if (parse_text("data source", source, &v)) return -1;
-  pv_reader r = {.src = source, .p = source, .what = "data source"};
+  rt_val v;
+  if (rt_val_parse("data source", source, &v)) return -1;
+  place r = {.what = "data source", .src = source};
   size_t cap = strlen(source) + 1, len = 0;
   char *out = malloc(cap);
   int status = -1;
@@ -514,7 +310,7 @@ int rt_prep_take_source(rt_prep *p, const char *source, char **rest) {
     prep_oom();
     goto done;
   }
-  if (v.kind != PV_CALL) { /* a bare source name ("none"): nothing to take */
+  if (v.kind != RT_VAL_CALL) { /* a bare source name ("none"): nothing to take */
     memcpy(out, source, cap);
     status = 0;
     goto done;
@@ -538,7 +334,7 @@ int rt_prep_take_source(rt_prep *p, const char *source, char **rest) {
   snprintf(out + len, cap - len, ")");
   status = 0;
 done:
-  pv_free(&v);
+  rt_val_free(&v);
   if (status)
     free(out);
   else
