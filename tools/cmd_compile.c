@@ -88,15 +88,8 @@ static int parse_args(int argc, char **argv, compile_args *a) {
       a->backend.target_cpu = v;
     } else if (drv_option(argc, argv, &i, "-o", &v)) {
       a->output = v;
-    } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-      fprintf(stderr, "dlc: error: unknown option '%s'\n", argv[i]);
-      usage(stderr);
+    } else if (!drv_input("dlc", argv[i], &a->pl.path, usage)) {
       return 1;
-    } else if (a->pl.path) {
-      fprintf(stderr, "dlc: error: more than one model file ('%s' and '%s')\n", a->pl.path, argv[i]);
-      return 1;
-    } else {
-      a->pl.path = argv[i];
     }
   }
   if (!a->pl.path) {

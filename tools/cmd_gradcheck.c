@@ -116,15 +116,8 @@ int cmd_gradcheck(int argc, char **argv) {
       o.directions = (int)x;
     } else if (drv_option(argc, argv, &i, "--batch", &v)) {
       if (!parse_num("--batch", v, 1, &batch)) return 2;
-    } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-      fprintf(stderr, "dlc gradcheck: error: unknown option '%s'\n", argv[i]);
-      usage(stderr);
+    } else if (!drv_input("dlc gradcheck", argv[i], &path, usage)) {
       return 2;
-    } else if (path) {
-      fprintf(stderr, "dlc gradcheck: error: one model at a time ('%s' and '%s')\n", path, argv[i]);
-      return 2;
-    } else {
-      path = argv[i];
     }
   }
   if (!path) {

@@ -220,15 +220,8 @@ int cmd_inspect(int argc, char **argv) {
       return 0;
     } else if (drv_option(argc, argv, &i, "--label", &v)) {
       label_name = v;
-    } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-      fprintf(stderr, "dlc inspect: error: unknown option '%s'\n", argv[i]);
-      usage(stderr);
+    } else if (!drv_input("dlc inspect", argv[i], &path, usage)) {
       return 2;
-    } else if (path) {
-      fprintf(stderr, "dlc inspect: error: one file at a time ('%s' and '%s')\n", path, argv[i]);
-      return 2;
-    } else {
-      path = argv[i];
     }
   }
   if (!path) {

@@ -20,7 +20,7 @@ static void usage(FILE *out) {
 }
 
 int cmd_opt(int argc, char **argv) {
-  const char *input = "-", *pipeline = NULL, *output = NULL;
+  const char *input = NULL, *pipeline = NULL, *output = NULL;
   pass_options opts = pl_pass_options();
   for (int i = 1; i < argc; i++) {
     const char *v;
@@ -39,15 +39,12 @@ int cmd_opt(int argc, char **argv) {
       opts.print_after = v;
     } else if (!strcmp(argv[i], "--time-passes")) {
       opts.time_passes = true;
-    } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-      fprintf(stderr, "dlc opt: error: unknown option '%s'\n", argv[i]);
-      usage(stderr);
+    } else if (!drv_input("dlc opt", argv[i], &input, usage)) {
       return 2;
-    } else {
-      input = argv[i];
     }
   }
 
+  if (!input) input = "-";
   size_t len;
   char *text = drv_read_file(input, &len);
   if (!text) return 1;

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "ir.h"
 
@@ -20,5 +21,9 @@ void drv_report(const char *file, const ir_error *err);
 /* Whether `arg` is `--name=VALUE` (VALUE into *value) or `--name` followed by a value
  * (consumed from argv, *i advanced). */
 bool drv_option(int argc, char **argv, int *i, const char *name, const char **value);
+/* The end of every subcommand's option loop: `arg` is no known option, so it is the input
+ * file, or an error: an unknown option (printed with the usage) or a second input (`cmd` names
+ * the command in the message: "dlc train"). Returns false on an error. */
+bool drv_input(const char *cmd, const char *arg, const char **input, void (*usage)(FILE *));
 
 #endif

@@ -57,3 +57,17 @@ bool drv_option(int argc, char **argv, int *i, const char *name, const char **va
   *value = argv[++*i];
   return true;
 }
+
+bool drv_input(const char *cmd, const char *arg, const char **input, void (*usage)(FILE *)) {
+  if (arg[0] == '-' && arg[1] != '\0') {
+    fprintf(stderr, "%s: error: unknown option '%s'\n", cmd, arg);
+    usage(stderr);
+    return false;
+  }
+  if (*input) {
+    fprintf(stderr, "%s: error: more than one input file ('%s' and '%s')\n", cmd, *input, arg);
+    return false;
+  }
+  *input = arg;
+  return true;
+}
