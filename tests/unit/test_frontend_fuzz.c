@@ -3,57 +3,28 @@
  * (tests/fuzz/regressions/frontend, kept after the fix). Also a few hostile inputs that
  * stress the limits: deep nesting, exponential inlining, huge literals. */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "fuzz_replay.h"
 
 #define FE_FUZZ_NO_MAIN
 #include "../fuzz/fuzz_frontend.c"
 
-static char *read_all(const char *path, size_t *len) {
-  FILE *in = fopen(path, "rb");
-  cr_assert_not_null(in, "cannot open %s", path);
-  size_t cap = 4096, n = 0;
-  char *buf = malloc(cap);
-  for (size_t got; (got = fread(buf + n, 1, cap - n, in)) > 0;) {
-    n += got;
-    if (n == cap) buf = realloc(buf, cap *= 2);
-    cr_assert_not_null(buf);
-  }
-  fclose(in);
-  *len = n;
-  return buf;
-}
-
-static int replay(const char *dir, bool seeds) {
-  DIR *d = opendir(dir);
-  cr_assert_not_null(d, "cannot open %s", dir);
-  int count = 0;
-  for (struct dirent *e; (e = readdir(d));) {
-    if (e->d_name[0] == '.') continue;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    size_t len;
-    char *text = read_all(path, &len);
-    bool compiled;
-    const char *bad = fe_fuzz_check((const uint8_t *)text, len, &compiled);
-    cr_expect_null(bad, "%s: %s", e->d_name, bad);
-    if (seeds && strncmp(e->d_name, "valid_", 6) == 0) cr_expect(compiled, "seed %s should compile", e->d_name);
-    if (seeds && strncmp(e->d_name, "bad_", 4) == 0) cr_expect_not(compiled, "seed %s should not compile", e->d_name);
-    free(text);
-    count++;
-  }
-  closedir(d);
-  return count;
+static bool compiles(const char *name, const char *text, size_t len) {
+  bool compiled;
+  const char *bad = fe_fuzz_check((const uint8_t *)text, len, &compiled);
+  cr_expect_null(bad, "%s: %s", name, bad);
+  return compiled;
 }
 
 Test(frontend_fuzz, seed_corpus_compiles_as_named) {
-  int n = replay(DLC_SOURCE_DIR "/tests/fuzz/corpus/frontend", true);
+  int n = fuzz_replay_folder(DLC_SOURCE_DIR "/tests/fuzz/corpus/frontend", true, compiles);
   cr_expect_geq(n, 20, "the seed corpus has only %d files", n);
 }
 
 Test(frontend_fuzz, regressions_hold_the_fuzz_property) {
-  int n = replay(DLC_SOURCE_DIR "/tests/fuzz/regressions/frontend", false);
+  int n = fuzz_replay_folder(DLC_SOURCE_DIR "/tests/fuzz/regressions/frontend", false, compiles);
   cr_log_info("%d regression inputs", n);
 }
 
