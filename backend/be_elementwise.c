@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <llvm-c/DebugInfo.h>
+
 #include "be_internal.h"
 
 /* ---- scalar emitters ------------------------------------------------------------------ */
@@ -41,10 +43,12 @@ static LLVMValueRef s_sign(be_ctx *c, const ir_node *n, LLVMValueRef *a) {
   return LLVMBuildSelect(c->b, pos, be_const_of(c, dt, 1), v, "");
 }
 static LLVMValueRef s_exp(be_ctx *c, const ir_node *n, LLVMValueRef *a) {
-  return be_intrinsic(c, "llvm.exp", be_reg_type(c, n->type.dtype), a, 1);
+  (void)n;
+  return be_exp(c, a[0]);
 }
 static LLVMValueRef s_log(be_ctx *c, const ir_node *n, LLVMValueRef *a) {
-  return be_intrinsic(c, "llvm.log", be_reg_type(c, n->type.dtype), a, 1);
+  (void)n;
+  return be_log(c, a[0]);
 }
 static LLVMValueRef s_sqrt(be_ctx *c, const ir_node *n, LLVMValueRef *a) {
   return be_intrinsic(c, "llvm.sqrt", be_reg_type(c, n->type.dtype), a, 1);
@@ -60,7 +64,7 @@ static LLVMValueRef s_tanh(be_ctx *c, const ir_node *n, LLVMValueRef *a) {
 static LLVMValueRef s_sigmoid(be_ctx *c, const ir_node *n, LLVMValueRef *a) {
   ir_dtype dt = n->type.dtype;
   LLVMValueRef negx = LLVMBuildFNeg(c->b, a[0], "");
-  LLVMValueRef e = be_intrinsic(c, "llvm.exp", be_reg_type(c, dt), &negx, 1);
+  LLVMValueRef e = be_exp(c, negx);
   LLVMValueRef den = LLVMBuildFAdd(c->b, be_const_of(c, dt, 1), e, "");
   return LLVMBuildFDiv(c->b, be_const_of(c, dt, 1), den, "");
 }
@@ -276,6 +280,28 @@ LLVMValueRef be_value_at(be_kernel *k, const ir_node *n, LLVMValueRef *idx) {
 
 /* ---- loop nests ------------------------------------------------------------------------ */
 
+/* Loops of at most this many iterations may still be unrolled in full: LLVM widens the loop
+ * around them with interleaved (shuffled) loads, which serves pairs and triples well. */
+enum { UNROLL_MAX_TRIP = 4 };
+
+void be_loop_keep(be_ctx *c, const be_loop *l) {
+  if (l->n <= UNROLL_MAX_TRIP) return;
+  /* The latch is the header's conditional predecessor. Its loop ID must refer to itself: a
+   * temporary first operand, then replaced by the node (which makes the node distinct). */
+  LLVMValueRef latch_br = NULL;
+  for (LLVMUseRef u = LLVMGetFirstUse(LLVMBasicBlockAsValue(l->header)); u; u = LLVMGetNextUse(u)) {
+    LLVMValueRef user = LLVMGetUser(u);
+    if (LLVMIsABranchInst(user) && LLVMIsConditional(user)) latch_br = user;
+  }
+  IR_ASSERT(latch_br);
+  static const char disable[] = "llvm.loop.unroll.disable";
+  LLVMMetadataRef flag = LLVMMDStringInContext2(c->ctx, disable, sizeof disable - 1);
+  LLVMMetadataRef ops[2] = {LLVMTemporaryMDNode(c->ctx, NULL, 0), LLVMMDNodeInContext2(c->ctx, &flag, 1)};
+  LLVMMetadataRef id = LLVMMDNodeInContext2(c->ctx, ops, 2);
+  LLVMMetadataReplaceAllUsesWith(ops[0], id);
+  LLVMSetMetadata(latch_br, LLVMGetMDKindIDInContext(c->ctx, "llvm.loop", 9), LLVMMetadataAsValue(c->ctx, id));
+}
+
 void be_emit_loops(be_kernel *k, const ir_type *space, be_body_fn body, void *arg) {
   be_ctx *c = k->c;
   if (ir_type_numel(space) == 0) return;
@@ -296,6 +322,7 @@ void be_emit_loops(be_kernel *k, const ir_type *space, be_body_fn body, void *ar
   body(k, idx, arg);
   be_memo_clear(k);
   for (int l = nloops - 1; l >= 0; l--) be_loop_end(c, &loops[l]);
+  if (nloops > 0) be_loop_keep(c, &loops[nloops - 1]);
 }
 
 void be_store_members(be_kernel *k, LLVMValueRef *idx) {
@@ -313,6 +340,43 @@ static void elementwise_body(be_kernel *k, LLVMValueRef *idx, void *arg) {
   be_store_members(k, idx);
 }
 
+/* Whether node x, read or computed at index idx of `space`, is element linear(idx) of a
+ * buffer of that shape or an elementwise function of such: then one flat index serves. */
+static bool flat_value(const be_kernel *k, const ir_node *x, const ir_type *space) {
+  if (x->op == IR_OP_CONST) return x->attrs.nvalues <= 1 || ir_shape_equal(&x->type, space);
+  if (!ir_shape_equal(&x->type, space)) return false;
+  if (!be_is_inline(k, x)) return true;
+  if (x->op == IR_OP_IOTA || !be_scalar_emitter(x->op)) return false;
+  for (int a = 0; a < x->nargs; a++)
+    if (!flat_value(k, x->args[a], space)) return false;
+  return true;
+}
+
+/* A kernel whose every value has the space's shape (an optimiser update, a scaled gradient)
+ * runs as one loop over all its elements: whole vectors, instead of one part-filled vector
+ * per row when rows are short. The flat index goes on the last axis longer than 1, where
+ * be_linear_index gives it stride 1 and every other index is 0. */
+static bool emit_flat(be_kernel *k, const ir_type *space) {
+  const be_group *g = &k->plan->groups[k->group];
+  int axis = -1;
+  for (int d = 0; d < space->rank; d++)
+    if (space->dims[d] > 1) axis = d;
+  if (axis < 0) return false;
+  for (int i = 0; i < g->nnodes; i++)
+    if (!flat_value(k, g->nodes[i], space)) return false;
+  LLVMValueRef idx[IR_MAX_RANK];
+  for (int d = 0; d < space->rank; d++) idx[d] = be_i64(k->c, 0);
+  be_loop l;
+  idx[axis] = be_loop_begin(k->c, &l, ir_type_numel(space), "f");
+  be_memo_clear(k);
+  be_store_members(k, idx);
+  be_memo_clear(k);
+  be_loop_end(k->c, &l);
+  return true;
+}
+
 void be_emit_elementwise(be_kernel *k) {
-  be_emit_loops(k, &k->plan->groups[k->group].space, elementwise_body, NULL);
+  const ir_type *space = &k->plan->groups[k->group].space;
+  if (ir_type_numel(space) == 0 || emit_flat(k, space)) return;
+  be_emit_loops(k, space, elementwise_body, NULL);
 }

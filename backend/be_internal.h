@@ -187,6 +187,10 @@ be_index_fn be_layout_emitter(ir_opcode op);
 /* Loop nest over a shape, calling body with the full index (size-1 axes get constant 0). */
 typedef void (*be_body_fn)(be_kernel *k, LLVMValueRef *idx, void *arg);
 void be_emit_loops(be_kernel *k, const ir_type *space, be_body_fn body, void *arg);
+/* After be_loop_end of an innermost loop: keeps LLVM from unrolling it in full when it is
+ * short but not tiny (the 10 classes of a row), so that the loop vectoriser widens it (one
+ * masked vector per row) instead of the loop around it (a gather or scatter per access). */
+void be_loop_keep(be_ctx *c, const be_loop *l);
 /* Stores every materialised member of the kernel whose shape is `space`, at idx. */
 void be_store_members(be_kernel *k, LLVMValueRef *idx);
 
@@ -194,6 +198,12 @@ void be_emit_elementwise(be_kernel *k);
 void be_emit_reduce(be_kernel *k);
 void be_emit_softmax(be_kernel *k);
 void be_emit_matmul(be_kernel *k);
+
+/* e^x and ln(x) of f32 or f64 scalars or vectors, as branch-free arithmetic (be_math.c):
+ * no libm call, so loops that use them vectorise. NaN, the infinities, 0, subnormals and
+ * overflow give what the C library gives, to within about one ulp. */
+LLVMValueRef be_exp(be_ctx *c, LLVMValueRef x);
+LLVMValueRef be_log(be_ctx *c, LLVMValueRef x);
 
 /* Floating-point combine for accumulations: reassociation allowed so loops vectorise. */
 LLVMValueRef be_fadd_reassoc(be_ctx *c, LLVMValueRef a, LLVMValueRef b);

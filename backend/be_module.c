@@ -214,9 +214,12 @@ struct be_kernel_cache {
   LLVMValueRef *fn;
 };
 
-/* Appends s to *buf with every `@name` followed by '.' or '(' written `@K`. */
+/* Appends s to *buf with every `@name` followed by '.' or '(' written `@K`, and every loop ID
+ * (`!llvm.loop !N`, numbered module-wide as the kernels are made) written `!llvm.loop !L`: the
+ * backend gives every loop it marks the same one (be_loop_keep). */
 static void append_normalised(char **buf, size_t *len, const char *s, const char *name) {
-  size_t nl = strlen(name), sl = strlen(s);
+  static const char loop_md[] = "!llvm.loop !";
+  size_t nl = strlen(name), sl = strlen(s), ml = sizeof loop_md - 1;
   *buf = realloc(*buf, *len + sl + 1);
   IR_ASSERT(*buf);
   char *out = *buf + *len;
@@ -225,6 +228,11 @@ static void append_normalised(char **buf, size_t *len, const char *s, const char
       memcpy(out, "@K", 2);
       out += 2;
       p += 1 + nl;
+    } else if (strncmp(p, loop_md, ml) == 0) {
+      memcpy(out, loop_md, ml);
+      out += ml;
+      *out++ = 'L';
+      for (p += ml; *p >= '0' && *p <= '9'; p++) {}
     } else {
       *out++ = *p++;
     }

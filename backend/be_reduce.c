@@ -31,6 +31,7 @@ static void open_loops(be_ctx *c, const ir_type *space, const bool *which, LLVMV
 
 static void close_loops(be_ctx *c, loop_nest *nest) {
   for (int l = nest->n - 1; l >= 0; l--) be_loop_end(c, &nest->loops[l]);
+  if (nest->n > 0) be_loop_keep(c, &nest->loops[nest->n - 1]);
 }
 
 static LLVMValueRef identity(be_ctx *c, const ir_node *r) {
@@ -75,6 +76,45 @@ static void result_index(be_ctx *c, const ir_node *r, const bool *reduced, LLVMV
   }
 }
 
+/* Rows of a reduced axis combined per visit of the result row (see emit_reduce_rows). */
+enum { ROWS_PER_VISIT = 8 };
+
+/* out (+)= x over every element, `per` rows of reduced axis a at a time: rows base + i*per + u
+ * for i < trips (a loop when trips > 1) and u < per (unrolled). The rows are combined in
+ * registers first, so the result row makes one trip through memory per `per` rows: a short
+ * row is one masked vector, and a masked store does not forward to the next load. */
+static void accumulate_rows(be_kernel *k, const ir_node *r, const bool *reduced, int a, int64_t trips,
+                            int64_t base, int per) {
+  be_ctx *c = k->c;
+  const ir_node *x = r->args[0];
+  ir_dtype dt = r->type.dtype;
+  LLVMValueRef out = k->buf[r->id], idx[IR_MAX_RANK], ridx[IR_MAX_RANK], row0 = be_i64(c, base);
+  loop_nest nest = {.n = 0};
+  for (int d = 0; d < x->type.rank; d++) {
+    if (d == a) {
+      if (trips > 1) {
+        LLVMValueRef i = be_loop_begin(c, &nest.loops[nest.n++], trips, "r");
+        row0 = LLVMBuildAdd(c->b, row0, LLVMBuildMul(c->b, i, be_i64(c, per), ""), "");
+      }
+    } else {
+      idx[d] = x->type.dims[d] == 1 ? be_i64(c, 0) : be_loop_begin(c, &nest.loops[nest.n++], x->type.dims[d], "r");
+    }
+  }
+  be_memo_clear(k);
+  LLVMValueRef sum = NULL;
+  for (int u = 0; u < per; u++) {
+    idx[a] = u == 0 ? row0 : LLVMBuildAdd(c->b, row0, be_i64(c, u), "");
+    be_store_members(k, idx);
+    LLVMValueRef v = be_value_at(k, x, idx);
+    sum = sum ? combine(c, r, sum, v) : v;
+  }
+  result_index(c, r, reduced, idx, ridx);
+  LLVMValueRef at = be_linear_index(c, &r->type, ridx);
+  be_store(c, dt, out, at, combine(c, r, be_load(c, dt, out, at), sum));
+  be_memo_clear(k);
+  close_loops(c, &nest);
+}
+
 /* A reduction that keeps the innermost axis (the bias gradient: sum over the batch of a
  * [batch, features] value) walks its operand in memory order and accumulates into the
  * result row: out[j] = identity; for i, for j: out[j] = out[j] (+) x[i, j]. The inner loop
@@ -91,15 +131,25 @@ static void emit_reduce_rows(be_kernel *k, const ir_node *r, const bool *reduced
     close_loops(c, &nest);
   }
   if (ir_type_numel(&x->type) > 0) {
-    open_all(c, &x->type, idx, &nest);
-    be_memo_clear(k);
-    be_store_members(k, idx);
-    LLVMValueRef v = be_value_at(k, x, idx);
-    result_index(c, r, reduced, idx, ridx);
-    LLVMValueRef at = be_linear_index(c, &r->type, ridx);
-    be_store(c, dt, out, at, combine(c, r, be_load(c, dt, out, at), v));
-    be_memo_clear(k);
-    close_loops(c, &nest);
+    /* The first reduced axis of more than one row goes ROWS_PER_VISIT rows at a time. */
+    int a = -1;
+    for (int d = 0; d < x->type.rank && a < 0; d++)
+      if (reduced[d] && x->type.dims[d] > 1) a = d;
+    int64_t rows = a >= 0 ? x->type.dims[a] : 1;
+    int per = rows < ROWS_PER_VISIT ? (int)rows : ROWS_PER_VISIT;
+    if (a < 0) {
+      open_all(c, &x->type, idx, &nest);
+      be_memo_clear(k);
+      be_store_members(k, idx);
+      result_index(c, r, reduced, idx, ridx);
+      LLVMValueRef at = be_linear_index(c, &r->type, ridx);
+      be_store(c, dt, out, at, combine(c, r, be_load(c, dt, out, at), be_value_at(k, x, idx)));
+      be_memo_clear(k);
+      close_loops(c, &nest);
+    } else {
+      accumulate_rows(k, r, reduced, a, rows / per, 0, per);
+      if (rows % per) accumulate_rows(k, r, reduced, a, 1, rows - rows % per, (int)(rows % per));
+    }
   }
   if (r->op == IR_OP_REDUCE_MEAN && ir_type_numel(&r->type) > 0) {
     open_all(c, &r->type, ridx, &nest);
@@ -159,12 +209,12 @@ void be_emit_reduce(be_kernel *k) {
     open_loops(c, space, reduced, idx, &inner);
     be_memo_clear(k);
     LLVMValueRef d = LLVMBuildFSub(c->b, be_value_at(k, x, idx), shift, "");
-    LLVMValueRef e = be_intrinsic(c, "llvm.exp", be_reg_type(c, dt), &d, 1);
+    LLVMValueRef e = be_exp(c, d);
     LLVMBuildStore(c->b, be_fadd_reassoc(c, LLVMBuildLoad2(c->b, be_reg_type(c, dt), sum, ""), e), sum);
     be_memo_clear(k);
     close_loops(c, &inner);
     LLVMValueRef s = LLVMBuildLoad2(c->b, be_reg_type(c, dt), sum, "");
-    LLVMValueRef l = be_intrinsic(c, "llvm.log", be_reg_type(c, dt), &s, 1);
+    LLVMValueRef l = be_log(c, s);
     result = LLVMBuildFAdd(c->b, shift, l, "");
   }
 

@@ -139,11 +139,10 @@ static ir_node *jvp_softmax(ir_func *f, ir_node *n, ir_node *const *t) {
   ir_node *s = ir_emit_reduce(f, IR_OP_REDUCE_SUM, ad_mul(f, T0, n), &axis, 1, true);
   return ad_mul(f, n, ad_sub(f, T0, s));
 }
-/* t - sum(softmax(x) * t) along the axis */
+/* t - sum(softmax(x) * t) along the axis, softmax(x) = exp(y) from the output (y <= 0) */
 static ir_node *jvp_log_softmax(ir_func *f, ir_node *n, ir_node *const *t) {
   int64_t axis = n->attrs.axis;
-  ir_attrs a = {.axis = axis};
-  ir_node *p = ir_emit(f, IR_OP_SOFTMAX, (ir_node *[]){X(0)}, 1, &a, NULL);
+  ir_node *p = ir_emit_unary(f, IR_OP_EXP, n);
   return ad_sub(f, T0, ir_emit_reduce(f, IR_OP_REDUCE_SUM, ad_mul(f, p, T0), &axis, 1, true));
 }
 

@@ -221,11 +221,12 @@ static void vjp_softmax(ir_func *f, ir_node *n, ir_node *g, const bool *want, ir
   ir_node *s = ir_emit_reduce(f, IR_OP_REDUCE_SUM, ad_mul(f, g, n), &axis, 1, true);
   gr[0] = ad_mul(f, n, ad_sub(f, g, s));
 }
-/* g - softmax(x) * sum(g) along the axis; softmax is itself the stable op */
+/* g - softmax(x) * sum(g) along the axis, with softmax(x) = exp(y) taken from the output:
+ * y = x - logsumexp(x) <= 0, so exp(y) <= 1 is as stable as the softmax op, and it is an
+ * elementwise op that fuses into the gradient's kernel instead of a second softmax. */
 static void vjp_log_softmax(ir_func *f, ir_node *n, ir_node *g, const bool *want, ir_node **gr) {
   int64_t axis = n->attrs.axis;
-  ir_attrs a = {.axis = axis};
-  ir_node *p = ir_emit(f, IR_OP_SOFTMAX, (ir_node *[]){X(0)}, 1, &a, NULL);
+  ir_node *p = ir_emit_unary(f, IR_OP_EXP, n);
   ir_node *s = ir_emit_reduce(f, IR_OP_REDUCE_SUM, g, &axis, 1, true);
   gr[0] = ad_sub(f, g, ad_mul(f, p, s));
 }
