@@ -60,6 +60,8 @@ typedef struct {
   ir_node **nodes;     /* members, in body order */
   ir_node *sink;       /* reduce, softmax or matmul node; NULL for elementwise kernels */
   ir_type space;       /* the iteration space: result shape, or the reduction's operand shape */
+  size_t panel_bytes;  /* matmul: scratch for its packed panels (0: none), passed to the kernel */
+  be_loc panel;        /* as its last parameter */
 } be_group;
 
 typedef struct {
@@ -69,7 +71,8 @@ typedef struct {
 
 /* One scratch buffer of a plan, for reports (memplan): value, size, place, lifetime. */
 typedef struct {
-  int id;              /* node id; -1 for a snapshot of an argument an update reads */
+  int id;              /* node id; -1 for a snapshot of an argument an update reads; -2 - g
+                        * for the packed panels of kernel g (a matmul) */
   size_t bytes, offset;
   int start, end;      /* schedule positions (kernels), inclusive; -1 = before the first */
 } be_buffer;
@@ -162,6 +165,7 @@ typedef struct {
   int group;               /* index into plan->groups */
   LLVMValueRef *buf;       /* by node id: the buffer pointer in this function, or NULL */
   be_memo *memo;           /* values already computed in the current loop body */
+  LLVMValueRef panel;      /* the group's panel scratch (be_group.panel_bytes), or NULL */
   bool error;              /* an op this kernel cannot emit; message in errmsg */
   char errmsg[200];
 } be_kernel;
@@ -198,6 +202,9 @@ void be_emit_elementwise(be_kernel *k);
 void be_emit_reduce(be_kernel *k);
 void be_emit_softmax(be_kernel *k);
 void be_emit_matmul(be_kernel *k);
+/* Scratch bytes that matmul group gi needs for its packed panels, for any host it may be
+ * compiled for (be_matmul.c); 0 when it packs nothing. */
+size_t be_matmul_panel_bytes(const be_plan *p, int gi);
 
 /* e^x and ln(x) of f32 or f64 scalars or vectors, as branch-free arithmetic (be_math.c):
  * no libm call, so loops that use them vectorise. NaN, the infinities, 0, subnormals and

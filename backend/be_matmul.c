@@ -12,10 +12,18 @@
  *   packing   B's panel is copied into tiles of NR columns, kc rows of NR contiguous floats,
  *             zero-padded: the micro-kernel reads it with full-width vector loads. B read
  *             transposed (A·Bᵀ) is always packed; a small row-major B is read in place.
+ *             Panels live in the kernel's share of the step's planned scratch (be_plan.c
+ *             sizes it with be_matmul_panel_bytes), one share per thread slot of the job
+ *             (rt_task_slot): a step allocates nothing.
  *   A         row-major A is read in place: the micro-kernel broadcasts A(i, p) straight
  *             from it with static strides, and A's MR x kc sliver stays in L1 across the
- *             tiles of a row. Aᵀ's sliver is copied first (see plan_geometry).
+ *             tiles of a row. Aᵀ is packed A_CHUNK slivers at a time (see emit_rows_packed).
  *   micro     an MR x NR tile of C in registers for the whole kc loop (be_matmul_kernel.c).
+ *   epilogue  elementwise ops that the fuse pass put in the matmul's kernel (bias add,
+ *             activation, the activation's mask) run on each row of tiles after its last
+ *             k block, while it is in cache (epilogue_fn); the product is stored only when
+ *             something outside the kernel reads it, else its partial sums live in the
+ *             buffer of a value the epilogue stores.
  *
  * Transposed operands are read in place: the fuse pass puts a `transpose` whose only user
  * is a matmul into the matmul's kernel, and this emitter reads the transpose's operand with
@@ -26,7 +34,9 @@
  * Everything else (batched or broadcast matmuls, other dtypes, operands computed inside the
  * kernel, tiny products) uses the plain loop nest below: for each row i of C, the row is
  * cleared, then for each p a broadcast A[i,p] times the row B[p,:] is added to it (i-p-j),
- * the p loop blocked so a panel of B stays in cache across rows of A. */
+ * the p loop blocked so a panel of B stays in cache across rows of A; its epilogue then runs
+ * once over the whole product. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "be_matmul.h"
@@ -136,12 +146,11 @@ enum {
   PACK_MIN = 16384,    /* a row-major B of fewer elements is read in place */
   SPLIT_FLOPS = 1 << 21, /* products below 2 MFLOP stay one task: the pool costs microseconds */
   TASKS = 4,           /* tasks a larger product is split into: balanced on 1, 2 or 4 threads */
+  A_CHUNK = 4,         /* slivers of a packed A copied together */
 };
 
 typedef struct {
-  be_ctx *c;
   be_mm_isa isa;
-  const char *name;        /* the kernel function's name, for its helpers' names */
   int64_t M, N, K;
   int64_t a_rs, a_cs;      /* op(A)(i, p) at a + i*a_rs + p*a_cs */
   int64_t b_rs, b_cs;      /* op(B)(p, j) at b + p*b_rs + j*b_cs */
@@ -150,26 +159,35 @@ typedef struct {
   int64_t kc, nkfull, kctail; /* K = nkfull * kc + kctail */
   bool pack_b, pack_a;
   int64_t tm, tn, cm, cn;  /* task grid, and the extent of every task but the last */
+  /* while emitting */
+  be_ctx *c;
+  be_kernel *k;
+  LLVMValueRef kfn;        /* the kernel function: the epilogue reads its buffer parameters */
+  const char *name;        /* its name, for its helpers' names */
+  int nbufs;               /* its buffer parameters (the panel scratch not counted) */
+  bool epilogue;           /* the kernel stores members other than the product */
 } mm_geom;
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-/* The operand's buffer and strides as op(X)(r, s) = buf[r*rs + s*cs]: a buffer of this
- * kernel, or a transpose inside it of one. False when neither (the plain path then). */
-static bool operand(be_kernel *k, const ir_node *x, LLVMValueRef *buf, int64_t *rs, int64_t *cs) {
-  if (x->type.rank != 2) return false;
-  if (!be_is_inline(k, x)) {
-    *buf = k->buf[x->id];
+/* Operand x of matmul group gi as op(X)(r, s) = buffer of *src at r*rs + s*cs: x itself when
+ * another kernel computes it, or the operand of a 2-D transpose inside this kernel (read with
+ * swapped strides). False when neither: the plain loop nest computes it. */
+static bool operand_of(const be_plan *p, int gi, const ir_node *x, const ir_node **src, int64_t *rs,
+                       int64_t *cs) {
+  if (x->type.rank != 2 || x->op == IR_OP_CONST || x->op == IR_OP_IOTA) return false;
+  if (p->group_of[x->id] != gi) {
+    *src = x;
     *rs = x->type.dims[1];
     *cs = 1;
-    return *buf != NULL;
+    return true;
   }
   if (x->op != IR_OP_TRANSPOSE || x->attrs.naxes != 2 || x->attrs.axes[0] != 1) return false;
-  const ir_node *src = x->args[0];
-  if (be_is_inline(k, src) || !k->buf[src->id]) return false;
-  *buf = k->buf[src->id];
+  const ir_node *s = x->args[0];
+  if (s->op == IR_OP_CONST || s->op == IR_OP_IOTA || p->group_of[s->id] == gi) return false;
+  *src = s;
   *rs = 1;
-  *cs = src->type.dims[1];
+  *cs = s->type.dims[1];
   return true;
 }
 
@@ -213,6 +231,52 @@ static void plan_geometry(mm_geom *g) {
   if (g->cm > g->M) g->cm = g->M;
 }
 
+/* The blocked geometry of matmul group gi for isa; false when the plain loop nest does it
+ * (batched, other dtypes, operands computed inside the kernel, matrix-vector and tiny
+ * products, for which the plain loops are as good). */
+static bool geometry_of(const be_plan *p, int gi, be_mm_isa isa, mm_geom *g, const ir_node **asrc,
+                        const ir_node **bsrc) {
+  const ir_node *mm = p->groups[gi].sink;
+  const ir_type *ct = &mm->type;
+  if (ct->rank != 2 || ct->dtype != IR_F32) return false;
+  memset(g, 0, sizeof *g);
+  g->isa = isa;
+  g->M = ct->dims[0];
+  g->N = ct->dims[1];
+  if (!operand_of(p, gi, mm->args[0], asrc, &g->a_rs, &g->a_cs) ||
+      !operand_of(p, gi, mm->args[1], bsrc, &g->b_rs, &g->b_cs))
+    return false;
+  g->K = mm->args[0]->type.dims[1];
+  if (g->N < 2 || g->M * g->N * g->K < 4096) return false;
+  plan_geometry(g);
+  return true;
+}
+
+/* Floats of one task's panels: B's (kc x cn, in nr-column tiles), then A's sliver, each
+ * rounded to 16 floats so both start on a cache line. */
+static int64_t task_panel_floats(const mm_geom *g) {
+  int64_t b = g->pack_b ? g->kc * ceil_div(g->cn, g->nr) * g->nr : 0;
+  int64_t a = g->pack_a ? g->kc * g->mr * A_CHUNK : 0;
+  return ceil_div(b, 16) * 16 + ceil_div(a, 16) * 16;
+}
+static int64_t b_panel_floats(const mm_geom *g) {
+  return g->pack_b ? ceil_div(g->kc * ceil_div(g->cn, g->nr) * g->nr, 16) * 16 : 0;
+}
+
+size_t be_matmul_panel_bytes(const be_plan *p, int gi) {
+  /* Every vector unit be_mm_isa_of can name: the plan does not know the host. */
+  static const be_mm_isa isas[] = {{16, 32, true}, {8, 16, true}, {4, 16, false}};
+  size_t most = 0;
+  for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+    mm_geom g;
+    const ir_node *a, *b;
+    if (!geometry_of(p, gi, isas[i], &g, &a, &b)) continue;
+    size_t bytes = (size_t)(g.tm * g.tn * task_panel_floats(&g)) * sizeof(float);
+    if (bytes > most) most = bytes;
+  }
+  return most;
+}
+
 /* A counted loop, or its only index when it runs once. */
 static LLVMValueRef loop_or_one(be_ctx *c, be_loop *l, int64_t n, const char *name) {
   return n == 1 ? be_i64(c, 0) : be_loop_begin(c, l, n, name);
@@ -225,23 +289,100 @@ static LLVMValueRef scaled(be_ctx *c, LLVMValueRef i, int64_t by) {
   return LLVMBuildMul(c->b, i, be_i64(c, by), "");
 }
 
-static void call_ptrs(be_ctx *c, LLVMValueRef fn, LLVMValueRef *args, int n) {
+static LLVMValueRef add_i64(be_ctx *c, LLVMValueRef i, int64_t by) {
+  return by == 0 ? i : LLVMBuildAdd(c->b, i, be_i64(c, by), "");
+}
+
+static void call_fn(be_ctx *c, LLVMValueRef fn, LLVMValueRef *args, int n) {
   LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n, "");
 }
 
-/* The micro-kernels of one row of tiles: full column tiles, then the tail tile. */
-static void emit_tile_row(mm_geom *g, int rows, int64_t kc, bool acc, int64_t next, LLVMValueRef a_tile,
-                          LLVMValueRef b_blk, LLVMValueRef c_row, LLVMValueRef ap) {
+/* `void name(ptr x nptr, i64 x ni64)`: internal, not inlined, the first nalias pointers
+ * noalias (distinct buffers); the builder at its entry. */
+static LLVMValueRef begin_fn(be_ctx *c, const char *name, int nptr, int nalias, int ni64) {
+  LLVMTypeRef params[nptr + ni64 + 1];
+  for (int i = 0; i < nptr + ni64; i++) params[i] = i < nptr ? c->ptr : c->i64;
+  LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->void_t, params, (unsigned)(nptr + ni64), 0));
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  be_set_function_attrs(c, fn);
+  unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+  unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, noinline, 0));
+  for (int i = 0; i < nalias; i++)
+    LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
+  LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+  return fn;
+}
+
+/* ---- the epilogue ------------------------------------------------------------------------ */
+
+/* `void epi(ptr noalias buffers..., i64 i0, i64 j0)`: the members of the matmul's kernel
+ * that the plan stores (bias add, activation, its mask), for C's rows i0 .. i0+rows-1 and
+ * columns j0 .. j0+cols-1, from the product the micro-kernels left in C. Run right after a
+ * row of tiles gets its last k block, while it is in cache. Every value of an element is
+ * computed before any is stored: the product may live in a member's buffer (be_plan.c). */
+static LLVMValueRef epilogue_fn(mm_geom *g, int64_t rows, int64_t cols) {
   be_ctx *c = g->c;
-  if (g->pack_a) {
-    be_pack_a_spec pa = {.rows = rows, .kc = kc, .a_rs = g->a_rs, .a_cs = g->a_cs, .mr = g->mr};
-    LLVMValueRef args[2] = {a_tile, ap};
-    call_ptrs(c, be_mm_pack_a(c, &g->isa, &pa), args, 2);
-    a_tile = ap;
+  char name[256];
+  snprintf(name, sizeof name, "%s.epi%lldx%lld", g->name, (long long)rows, (long long)cols);
+  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+  if (fn) return fn;
+  LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
+  fn = begin_fn(c, name, g->nbufs, g->nbufs, 2);
+  const be_plan *p = g->k->plan;
+  be_kernel ek = *g->k;
+  ek.memo = NULL;
+  ek.buf = calloc((size_t)p->nids + 1, sizeof(LLVMValueRef));
+  IR_ASSERT(ek.buf);
+  for (int id = 0; id < p->nids; id++)
+    for (int q = 0; g->k->buf[id] && q < g->nbufs; q++)
+      if (LLVMGetParam(g->kfn, (unsigned)q) == g->k->buf[id]) ek.buf[id] = LLVMGetParam(fn, (unsigned)q);
+  const be_group *grp = &p->groups[g->k->group];
+  be_loop lr, lj;
+  LLVMValueRef idx[2];
+  idx[0] = LLVMBuildAdd(c->b, LLVMGetParam(fn, (unsigned)g->nbufs), loop_or_one(c, &lr, rows, "r"), "");
+  idx[1] = LLVMBuildAdd(c->b, LLVMGetParam(fn, (unsigned)g->nbufs + 1), loop_or_one(c, &lj, cols, "j"), "");
+  be_memo_clear(&ek);
+  LLVMValueRef vals[grp->nnodes + 1];
+  for (int i = 0; i < grp->nnodes; i++) {
+    const ir_node *m = grp->nodes[i];
+    vals[i] = m != grp->sink && p->materialize[m->id] ? be_value_at(&ek, m, idx) : NULL;
   }
+  for (int i = 0; i < grp->nnodes; i++) {
+    const ir_node *m = grp->nodes[i];
+    if (vals[i]) be_store(c, m->type.dtype, ek.buf[m->id], be_linear_index(c, &m->type, idx), vals[i]);
+  }
+  loop_or_one_end(c, &lj, cols);
+  loop_or_one_end(c, &lr, rows);
+  LLVMBuildRetVoid(c->b);
+  if (ek.error && !g->k->error) {
+    g->k->error = true;
+    memcpy(g->k->errmsg, ek.errmsg, sizeof ek.errmsg);
+  }
+  be_memo_free(&ek);
+  free(ek.buf);
+  LLVMPositionBuilderAtEnd(c->b, saved);
+  return fn;
+}
+
+/* ---- tasks, blocks and tiles ------------------------------------------------------------- */
+
+/* What a part function knows about itself while its body is emitted. */
+typedef struct {
+  LLVMValueRef bp, ap;     /* packed panels of B and A (NULL where not packed) */
+  LLVMValueRef *bufs;      /* the epilogue's buffers, loaded once */
+  LLVMValueRef row0, col0; /* the part's corner in C */
+} part_ctx;
+
+/* The micro-kernels of one row of tiles: full column tiles, then the tail tile. a_tile is
+ * A's sliver, packed (pack_a) or in place. */
+static void emit_tile_row(mm_geom *g, const part_ctx *pc, int rows, int64_t kc, bool acc, int64_t next,
+                          LLVMValueRef a_tile, LLVMValueRef b_blk, LLVMValueRef c_row) {
+  be_ctx *c = g->c;
+  (void)pc;
   be_mk_spec s = {.rows = rows, .nvec = g->nvec, .last_lanes = g->isa.vl, .kc = kc,
-                  .a_rs = g->pack_a ? 1 : g->a_rs, .a_cs = g->pack_a ? g->mr : g->a_cs, .b_rs = g->pack_b ? g->nr : g->b_rs, .b_padded = g->pack_b,
-                  .ldc = g->N, .accumulate = acc};
+                  .a_rs = g->pack_a ? 1 : g->a_rs, .a_cs = g->pack_a ? g->mr : g->a_cs,
+                  .b_rs = g->pack_b ? g->nr : g->b_rs, .b_padded = g->pack_b, .ldc = g->N, .accumulate = acc};
   int64_t full = next / g->nr, tail = next % g->nr;
   int64_t b_step = g->pack_b ? kc * g->nr : g->nr; /* from one column tile of B to the next */
   if (full > 0) {
@@ -249,7 +390,7 @@ static void emit_tile_row(mm_geom *g, int rows, int64_t kc, bool acc, int64_t ne
     be_loop lj;
     LLVMValueRef j = loop_or_one(c, &lj, full, "jr");
     LLVMValueRef args[3] = {a_tile, be_mm_gep(c, b_blk, scaled(c, j, b_step)), be_mm_gep(c, c_row, scaled(c, j, g->nr))};
-    call_ptrs(c, mk, args, 3);
+    call_fn(c, mk, args, 3);
     loop_or_one_end(c, &lj, full);
   }
   if (tail > 0) {
@@ -257,31 +398,126 @@ static void emit_tile_row(mm_geom *g, int rows, int64_t kc, bool acc, int64_t ne
     s.last_lanes = (int)(tail - (int64_t)(s.nvec - 1) * g->isa.vl);
     LLVMValueRef mk = be_mm_microkernel(c, &g->isa, &s);
     LLVMValueRef args[3] = {a_tile, be_mm_gep_const(c, b_blk, full * b_step), be_mm_gep_const(c, c_row, full * g->nr)};
-    call_ptrs(c, mk, args, 3);
+    call_fn(c, mk, args, 3);
   }
 }
 
-/* One k block of a task: pack B's panel (if packed), then every tile of the task's C. */
-static void emit_block(mm_geom *g, int64_t mext, int64_t next, int64_t kc, bool acc, LLVMValueRef a_blk,
-                       LLVMValueRef b_blk, LLVMValueRef cp, LLVMValueRef bp, LLVMValueRef ap) {
+/* The epilogue of rows x next elements of C at the part's row `i`. */
+static void call_epilogue(mm_geom *g, const part_ctx *pc, int64_t rows, int64_t next, LLVMValueRef i) {
+  LLVMValueRef args[g->nbufs + 2];
+  for (int q = 0; q < g->nbufs; q++) args[q] = pc->bufs[q];
+  args[g->nbufs] = LLVMBuildAdd(g->c->b, pc->row0, i, "");
+  args[g->nbufs + 1] = pc->col0;
+  call_fn(g->c, epilogue_fn(g, rows, next), args, g->nbufs + 2);
+}
+
+/* Packs `slivers` slivers of A's block from row sliver `first` on (the last one `rows` rows)
+ * and runs their rows of tiles, each followed by its epilogue when epi. */
+static void packed_rows(mm_geom *g, const part_ctx *pc, LLVMValueRef first, int slivers, int rows, int64_t next,
+                        int64_t kc, bool acc, bool epi, LLVMValueRef a_blk, LLVMValueRef b_blk, LLVMValueRef cp) {
+  be_ctx *c = g->c;
+  be_pack_a_spec pa = {.slivers = slivers, .rows = rows, .mr = g->mr, .kc = kc, .a_rs = g->a_rs, .a_cs = g->a_cs};
+  LLVMValueRef args[2] = {be_mm_gep(c, a_blk, scaled(c, first, g->mr * g->a_rs)), pc->ap};
+  call_fn(c, be_mm_pack_a(c, &g->isa, &pa), args, 2);
+  for (int sl = 0; sl < slivers; sl++) {
+    int r = sl == slivers - 1 ? rows : g->mr;
+    LLVMValueRef i = add_i64(c, first, sl);
+    emit_tile_row(g, pc, r, kc, acc, next, be_mm_gep_const(c, pc->ap, (int64_t)sl * g->mr * kc), b_blk,
+                  be_mm_gep(c, cp, scaled(c, i, g->mr * g->N)));
+    if (epi) call_epilogue(g, pc, r, next, scaled(c, i, g->mr));
+  }
+}
+
+/* The rows of tiles of a block whose A is packed (Aᵀ: its rows are far apart), A_CHUNK slivers
+ * at a time: their row p is A_CHUNK · mr contiguous floats of the source (whole cache lines
+ * for mr = 12), which one pass copies, instead of a line a sliver. */
+static void emit_rows_packed(mm_geom *g, const part_ctx *pc, int64_t mext, int64_t next, int64_t kc, bool acc,
+                             bool epi, LLVMValueRef a_blk, LLVMValueRef b_blk, LLVMValueRef cp) {
+  be_ctx *c = g->c;
+  int64_t full = mext / g->mr, tail = mext % g->mr, nch = full / A_CHUNK, rest = full % A_CHUNK;
+  if (nch > 0) {
+    be_loop lc;
+    LLVMValueRef first = scaled(c, loop_or_one(c, &lc, nch, "ch"), A_CHUNK);
+    packed_rows(g, pc, first, A_CHUNK, g->mr, next, kc, acc, epi, a_blk, b_blk, cp);
+    loop_or_one_end(c, &lc, nch);
+  }
+  if (rest + (tail > 0) > 0)
+    packed_rows(g, pc, be_i64(c, nch * A_CHUNK), (int)(rest + (tail > 0)), tail > 0 ? (int)tail : g->mr, next, kc,
+                acc, epi, a_blk, b_blk, cp);
+}
+
+/* One k block of a task: pack B's panel (if packed), then every tile of the task's C; after
+ * the last block, each row of tiles gets its epilogue. */
+static void emit_block(mm_geom *g, const part_ctx *pc, int64_t mext, int64_t next, int64_t kc, bool acc,
+                       bool last, LLVMValueRef a_blk, LLVMValueRef b_blk, LLVMValueRef cp) {
   be_ctx *c = g->c;
   if (g->pack_b) {
     be_pack_spec ps = {.kc = kc, .cols = next, .nr = g->nr, .b_rs = g->b_rs, .b_cs = g->b_cs};
-    LLVMValueRef args[2] = {b_blk, bp};
-    call_ptrs(c, be_mm_pack_b(c, &g->isa, &ps), args, 2);
-    b_blk = bp;
+    LLVMValueRef args[2] = {b_blk, pc->bp};
+    call_fn(c, be_mm_pack_b(c, &g->isa, &ps), args, 2);
+    b_blk = pc->bp;
   }
+  bool epi = last && g->epilogue;
   int64_t full = mext / g->mr, tail = mext % g->mr;
+  if (g->pack_a) {
+    emit_rows_packed(g, pc, mext, next, kc, acc, epi, a_blk, b_blk, cp);
+    return;
+  }
   if (full > 0) {
     be_loop li;
     LLVMValueRef i = loop_or_one(c, &li, full, "ir");
-    emit_tile_row(g, g->mr, kc, acc, next, be_mm_gep(c, a_blk, scaled(c, i, g->mr * g->a_rs)), b_blk,
-                  be_mm_gep(c, cp, scaled(c, i, g->mr * g->N)), ap);
+    emit_tile_row(g, pc, g->mr, kc, acc, next, be_mm_gep(c, a_blk, scaled(c, i, g->mr * g->a_rs)), b_blk,
+                  be_mm_gep(c, cp, scaled(c, i, g->mr * g->N)));
+    if (epi) call_epilogue(g, pc, g->mr, next, scaled(c, i, g->mr));
     loop_or_one_end(c, &li, full);
   }
-  if (tail > 0)
-    emit_tile_row(g, (int)tail, kc, acc, next, be_mm_gep_const(c, a_blk, full * g->mr * g->a_rs), b_blk,
-                  be_mm_gep_const(c, cp, full * g->mr * g->N), ap);
+  if (tail > 0) {
+    emit_tile_row(g, pc, (int)tail, kc, acc, next, be_mm_gep_const(c, a_blk, full * g->mr * g->a_rs), b_blk,
+                  be_mm_gep_const(c, cp, full * g->mr * g->N));
+    if (epi) call_epilogue(g, pc, tail, next, be_i64(c, full * g->mr));
+  }
+}
+
+/* `void part(ptr a, ptr b, ptr c, ptr panels, ptr bufs, i64 row0, i64 col0)`: C[mext x next]
+ * of one task, pointers at its corner (row0, col0); panels is the task's packing scratch,
+ * bufs the kernel's buffers for the epilogue. */
+static LLVMValueRef emit_part(mm_geom *g, int64_t mext, int64_t next) {
+  be_ctx *c = g->c;
+  char name[256];
+  snprintf(name, sizeof name, "%s.part%lldx%lld", g->name, (long long)mext, (long long)next);
+  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+  if (fn) return fn;
+  fn = begin_fn(c, name, 5, 0, 2);
+  LLVMValueRef a = LLVMGetParam(fn, 0), b = LLVMGetParam(fn, 1), cp = LLVMGetParam(fn, 2),
+               panels = LLVMGetParam(fn, 3), bufs = LLVMGetParam(fn, 4);
+  LLVMValueRef loaded[g->nbufs + 1];
+  for (int q = 0; q < g->nbufs; q++) {
+    LLVMValueRef idx = be_i64(c, q);
+    loaded[q] = LLVMBuildLoad2(c->b, c->ptr, LLVMBuildInBoundsGEP2(c->b, c->ptr, bufs, &idx, 1, ""), "");
+  }
+  part_ctx pc = {.bp = g->pack_b ? panels : NULL,
+                 .ap = g->pack_a ? be_mm_gep_const(c, panels, b_panel_floats(g)) : NULL,
+                 .bufs = loaded, .row0 = LLVMGetParam(fn, 5), .col0 = LLVMGetParam(fn, 6)};
+  /* Blocks: the first sets C, the others add to it; the last one (a full block or the
+   * tail) is peeled off the loop so that it alone runs the epilogue. */
+  int64_t nblocks = g->nkfull + (g->kctail > 0);
+  emit_block(g, &pc, mext, next, g->kc, false, nblocks == 1, a, b, cp);
+  int64_t nmid = g->nkfull - 1 - (g->kctail == 0 && g->nkfull > 1);
+  if (nmid > 0) {
+    be_loop lk;
+    LLVMValueRef kb = add_i64(c, loop_or_one(c, &lk, nmid, "kb"), 1);
+    LLVMValueRef p0 = scaled(c, kb, g->kc);
+    emit_block(g, &pc, mext, next, g->kc, true, false, be_mm_gep(c, a, scaled(c, p0, g->a_cs)),
+               be_mm_gep(c, b, scaled(c, p0, g->b_rs)), cp);
+    loop_or_one_end(c, &lk, nmid);
+  }
+  if (nblocks > 1) {
+    int64_t p0 = (nblocks - 1) * g->kc, kc = g->kctail > 0 ? g->kctail : g->kc;
+    emit_block(g, &pc, mext, next, kc, true, true, be_mm_gep_const(c, a, p0 * g->a_cs),
+               be_mm_gep_const(c, b, p0 * g->b_rs), cp);
+  }
+  LLVMBuildRetVoid(c->b);
+  return fn;
 }
 
 static LLVMValueRef declare(be_ctx *c, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int n) {
@@ -294,46 +530,8 @@ static LLVMValueRef declare(be_ctx *c, const char *name, LLVMTypeRef ret, LLVMTy
   return fn;
 }
 
-/* `void part(ptr a, ptr b, ptr c)`: C[mext x next] of one task, pointers at its corner. */
-static LLVMValueRef emit_part(mm_geom *g, int64_t mext, int64_t next) {
-  be_ctx *c = g->c;
-  char name[256];
-  snprintf(name, sizeof name, "%s.part%lldx%lld", g->name, (long long)mext, (long long)next);
-  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
-  if (fn) return fn;
-  fn = be_begin_function(c, name, 3, true);
-  LLVMValueRef a = LLVMGetParam(fn, 0), b = LLVMGetParam(fn, 1), cp = LLVMGetParam(fn, 2), bp = NULL,
-               ap = NULL;
-  int64_t b_floats = g->pack_b ? g->kc * ceil_div(next, g->nr) * g->nr : 0;
-  int64_t a_floats = g->pack_a ? g->kc * g->mr : 0;
-  if (b_floats + a_floats > 0) {
-    /* Packed panels live in the thread's scratch (see rt_thread_scratch), B's first. */
-    LLVMValueRef bytes = be_i64(c, (ceil_div(b_floats, 16) * 16 + a_floats) * 4);
-    LLVMTypeRef i64 = c->i64;
-    LLVMValueRef scratch = declare(c, "rt_thread_scratch", c->ptr, &i64, 1);
-    LLVMValueRef mem = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(scratch), scratch, &bytes, 1, "scratch");
-    bp = mem;
-    ap = be_mm_gep_const(c, mem, ceil_div(b_floats, 16) * 16);
-  }
-  emit_block(g, mext, next, g->kc, false, a, b, cp, bp, ap);
-  if (g->nkfull > 1) {
-    be_loop lk;
-    LLVMValueRef kb = LLVMBuildAdd(c->b, be_loop_begin(c, &lk, g->nkfull - 1, "kb"), be_i64(c, 1), "");
-    LLVMValueRef pc = scaled(c, kb, g->kc);
-    emit_block(g, mext, next, g->kc, true, be_mm_gep(c, a, scaled(c, pc, g->a_cs)),
-               be_mm_gep(c, b, scaled(c, pc, g->b_rs)), cp, bp, ap);
-    be_loop_end(c, &lk);
-  }
-  if (g->kctail > 0) {
-    int64_t pc = g->nkfull * g->kc;
-    emit_block(g, mext, next, g->kctail, true, be_mm_gep_const(c, a, pc * g->a_cs),
-               be_mm_gep_const(c, b, pc * g->b_rs), cp, bp, ap);
-  }
-  LLVMBuildRetVoid(c->b);
-  return fn;
-}
-
-/* `void task(ptr ctx, i64 i)`: ctx holds a, b, c; task i is block (i / tn, i % tn). */
+/* `void task(ptr ctx, i64 i)`: ctx holds a, b, c, the panels and the epilogue's buffers;
+ * task i is block (i / tn, i % tn) and packs into its thread's share of the panels. */
 static LLVMValueRef emit_task(mm_geom *g, LLVMValueRef parts[2][2]) {
   be_ctx *c = g->c;
   char name[256];
@@ -343,19 +541,23 @@ static LLVMValueRef emit_task(mm_geom *g, LLVMValueRef parts[2][2]) {
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   be_set_function_attrs(c, fn);
   LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
-  LLVMValueRef ctx = LLVMGetParam(fn, 0), i = LLVMGetParam(fn, 1), ptr[3];
-  for (int q = 0; q < 3; q++) {
+  LLVMValueRef ctx = LLVMGetParam(fn, 0), i = LLVMGetParam(fn, 1), ptr[5];
+  for (int q = 0; q < 5; q++) {
     LLVMValueRef idx = be_i64(c, q);
     ptr[q] = LLVMBuildLoad2(c->b, c->ptr, LLVMBuildInBoundsGEP2(c->b, c->ptr, ctx, &idx, 1, ""), "");
   }
   LLVMValueRef ti = LLVMBuildUDiv(c->b, i, be_i64(c, g->tn), "ti");
   LLVMValueRef tj = LLVMBuildURem(c->b, i, be_i64(c, g->tn), "tj");
-  LLVMValueRef a = be_mm_gep(c, ptr[0], scaled(c, ti, g->cm * g->a_rs));
-  LLVMValueRef b = be_mm_gep(c, ptr[1], scaled(c, tj, g->cn * g->b_cs));
-  LLVMValueRef cp = be_mm_gep(c, ptr[2], LLVMBuildAdd(c->b, scaled(c, ti, g->cm * g->N), scaled(c, tj, g->cn), ""));
+  LLVMValueRef row0 = scaled(c, ti, g->cm), col0 = scaled(c, tj, g->cn);
+  LLVMValueRef a = be_mm_gep(c, ptr[0], scaled(c, row0, g->a_rs));
+  LLVMValueRef b = be_mm_gep(c, ptr[1], scaled(c, col0, g->b_cs));
+  LLVMValueRef cp = be_mm_gep(c, ptr[2], LLVMBuildAdd(c->b, scaled(c, row0, g->N), col0, ""));
+  LLVMValueRef slotfn = declare(c, "rt_task_slot", c->i32, NULL, 0);
+  LLVMValueRef slot = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(slotfn), slotfn, NULL, 0, "slot");
+  LLVMValueRef panels = be_mm_gep(c, ptr[3], scaled(c, LLVMBuildZExt(c->b, slot, c->i64, ""), task_panel_floats(g)));
   LLVMValueRef last_m = LLVMBuildICmp(c->b, LLVMIntEQ, ti, be_i64(c, g->tm - 1), "");
   LLVMValueRef last_n = LLVMBuildICmp(c->b, LLVMIntEQ, tj, be_i64(c, g->tn - 1), "");
-  LLVMValueRef args[3] = {a, b, cp};
+  LLVMValueRef args[7] = {a, b, cp, panels, ptr[4], row0, col0};
   /* Four cases at most: every block but the last row and column of the grid is the same. */
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->ctx, fn, "done");
   for (int lm = 0; lm < 2; lm++) {
@@ -368,7 +570,7 @@ static LLVMValueRef emit_task(mm_geom *g, LLVMValueRef parts[2][2]) {
       LLVMBasicBlockRef next_n = LLVMAppendBasicBlockInContext(c->ctx, fn, "");
       LLVMBuildCondBr(c->b, ln == 0 ? LLVMBuildNot(c->b, last_n, "") : last_n, here_n, next_n);
       LLVMPositionBuilderAtEnd(c->b, here_n);
-      if (parts[lm][ln]) call_ptrs(c, parts[lm][ln], args, 3);
+      if (parts[lm][ln]) call_fn(c, parts[lm][ln], args, 7);
       LLVMBuildBr(c->b, done);
       LLVMPositionBuilderAtEnd(c->b, next_n);
     }
@@ -381,55 +583,87 @@ static LLVMValueRef emit_task(mm_geom *g, LLVMValueRef parts[2][2]) {
   return fn;
 }
 
-/* The blocked kernel, or false (nothing emitted) when the plain loop nest must do. */
-static bool emit_blocked(be_kernel *k) {
-  be_ctx *c = k->c;
-  const ir_node *mm = k->plan->groups[k->group].sink;
-  const ir_type *ct = &mm->type;
-  if (ct->rank != 2 || ct->dtype != IR_F32) return false;
-  mm_geom g = {.c = c, .isa = be_mm_isa_of(c->features), .M = ct->dims[0], .N = ct->dims[1]};
-  LLVMValueRef a, b;
-  if (!operand(k, mm->args[0], &a, &g.a_rs, &g.a_cs) || !operand(k, mm->args[1], &b, &g.b_rs, &g.b_cs))
-    return false;
-  g.K = mm->args[0]->type.dims[1];
-  /* Matrix-vector products and tiny products: the plain loops are as good. */
-  if (g.N < 2 || g.M * g.N * g.K < 4096) return false;
-  LLVMBasicBlockRef body = LLVMGetInsertBlock(c->b);
-  LLVMValueRef kfn = LLVMGetBasicBlockParent(body);
-  size_t len;
-  g.name = LLVMGetValueName2(kfn, &len);
-  plan_geometry(&g);
 
-  int64_t last_m = g.M - (g.tm - 1) * g.cm, last_n = g.N - (g.tn - 1) * g.cn;
+/* An array of n pointers in the kernel function's frame. */
+static LLVMValueRef ptr_array(be_ctx *c, LLVMValueRef *vals, int n, const char *name) {
+  LLVMValueRef arr = be_entry_alloca(c, LLVMArrayType(c->ptr, (unsigned)(n > 0 ? n : 1)), name);
+  for (int q = 0; q < n; q++) {
+    LLVMValueRef idx = be_i64(c, q);
+    LLVMBuildStore(c->b, vals[q], LLVMBuildInBoundsGEP2(c->b, c->ptr, arr, &idx, 1, ""));
+  }
+  return arr;
+}
+
+/* The kernel's context for helpers: its function, its buffer parameters, its epilogue. */
+static void kernel_context(be_kernel *k, mm_geom *g) {
+  be_ctx *c = k->c;
+  const be_group *grp = &k->plan->groups[k->group];
+  g->c = c;
+  g->k = k;
+  g->kfn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(c->b));
+  size_t len;
+  g->name = LLVMGetValueName2(g->kfn, &len);
+  g->nbufs = (int)LLVMCountParams(g->kfn) - (k->panel ? 1 : 0);
+  g->epilogue = false;
+  for (int i = 0; i < grp->nnodes; i++)
+    if (grp->nodes[i] != grp->sink && k->plan->materialize[grp->nodes[i]->id]) g->epilogue = true;
+}
+
+/* The blocked kernel, or false (nothing emitted) when the plain loop nest must do. */
+static bool emit_blocked(be_kernel *k, mm_geom *g) {
+  be_ctx *c = k->c;
+  const ir_node *mm = k->plan->groups[k->group].sink, *asrc, *bsrc;
+  if (!geometry_of(k->plan, k->group, be_mm_isa_of(c->features), g, &asrc, &bsrc)) return false;
+  kernel_context(k, g);
+  LLVMValueRef a = k->buf[asrc->id], b = k->buf[bsrc->id];
+  IR_ASSERT(a && b && (task_panel_floats(g) == 0 || k->panel));
+  LLVMBasicBlockRef body = LLVMGetInsertBlock(c->b);
+  int64_t last_m = g->M - (g->tm - 1) * g->cm, last_n = g->N - (g->tn - 1) * g->cn;
   LLVMValueRef parts[2][2] = {{NULL, NULL}, {NULL, NULL}};
   for (int lm = 0; lm < 2; lm++)
     for (int ln = 0; ln < 2; ln++) {
-      if ((lm == 0 && g.tm == 1) || (ln == 0 && g.tn == 1)) continue;
-      parts[lm][ln] = emit_part(&g, lm ? last_m : g.cm, ln ? last_n : g.cn);
+      if ((lm == 0 && g->tm == 1) || (ln == 0 && g->tn == 1)) continue;
+      parts[lm][ln] = emit_part(g, lm ? last_m : g->cm, ln ? last_n : g->cn);
     }
+  LLVMPositionBuilderAtEnd(c->b, body);
+  LLVMValueRef params[g->nbufs + 1];
+  for (int q = 0; q < g->nbufs; q++) params[q] = LLVMGetParam(g->kfn, (unsigned)q);
+  LLVMValueRef bufs = g->epilogue ? ptr_array(c, params, g->nbufs, "mm.bufs") : LLVMConstNull(c->ptr);
+  LLVMValueRef panels = k->panel ? k->panel : LLVMConstNull(c->ptr);
   LLVMValueRef cbuf = k->buf[mm->id];
-  if (g.tm * g.tn == 1) {
-    LLVMPositionBuilderAtEnd(c->b, body);
-    LLVMValueRef args[3] = {a, b, cbuf};
-    call_ptrs(c, parts[1][1], args, 3);
+  if (g->tm * g->tn == 1) {
+    LLVMValueRef args[7] = {a, b, cbuf, panels, bufs, be_i64(c, 0), be_i64(c, 0)};
+    call_fn(c, parts[1][1], args, 7);
     return true;
   }
-  LLVMValueRef task = emit_task(&g, parts);
+  LLVMValueRef task = emit_task(g, parts);
   LLVMPositionBuilderAtEnd(c->b, body);
-  LLVMValueRef ctx = be_entry_alloca(c, LLVMArrayType(c->ptr, 3), "mm.ctx");
-  LLVMValueRef vals[3] = {a, b, cbuf};
-  for (int q = 0; q < 3; q++) {
-    LLVMValueRef idx = be_i64(c, q);
-    LLVMBuildStore(c->b, vals[q], LLVMBuildInBoundsGEP2(c->b, c->ptr, ctx, &idx, 1, ""));
-  }
-  LLVMTypeRef params[3] = {c->i64, c->ptr, c->ptr};
-  LLVMValueRef pf = declare(c, "rt_parallel_for", c->void_t, params, 3);
-  LLVMValueRef args[3] = {be_i64(c, g.tm * g.tn), task, ctx};
+  LLVMValueRef vals[5] = {a, b, cbuf, panels, bufs};
+  LLVMValueRef ctx = ptr_array(c, vals, 5, "mm.ctx");
+  LLVMTypeRef pt[3] = {c->i64, c->ptr, c->ptr};
+  LLVMValueRef pf = declare(c, "rt_parallel_for", c->void_t, pt, 3);
+  LLVMValueRef args[3] = {be_i64(c, g->tm * g->tn), task, ctx};
   LLVMBuildCall2(c->b, LLVMGlobalGetValueType(pf), pf, args, 3, "");
   return true;
 }
 
 void be_emit_matmul(be_kernel *k) {
-  if (ir_type_numel(&k->plan->groups[k->group].sink->type) == 0) return;
-  if (!emit_blocked(k)) emit_naive(k);
+  const ir_node *mm = k->plan->groups[k->group].sink;
+  if (ir_type_numel(&mm->type) == 0) return;
+  mm_geom g;
+  if (emit_blocked(k, &g)) return;
+  emit_naive(k);
+  /* The plain loop nest leaves the whole product in C; its epilogue then runs once over it. */
+  memset(&g, 0, sizeof g);
+  kernel_context(k, &g);
+  if (!g.epilogue) return;
+  if (mm->type.rank != 2) {
+    k->error = true;
+    snprintf(k->errmsg, sizeof k->errmsg, "a matmul with an epilogue must have a 2-D product (%%%d)", mm->id);
+    return;
+  }
+  LLVMValueRef args[g.nbufs + 2];
+  for (int q = 0; q < g.nbufs; q++) args[q] = LLVMGetParam(g.kfn, (unsigned)q);
+  args[g.nbufs] = args[g.nbufs + 1] = be_i64(k->c, 0);
+  call_fn(k->c, epilogue_fn(&g, mm->type.dims[0], mm->type.dims[1]), args, g.nbufs + 2);
 }

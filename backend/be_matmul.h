@@ -46,10 +46,12 @@ typedef struct {
 
 LLVMValueRef be_mm_pack_b(be_ctx *c, const be_mm_isa *isa, const be_pack_spec *s);
 
-/* Copy of an mr x kc sliver of A (element (i, p) at src + i*a_rs + p*a_cs, rows 0..rows-1)
- * as kc rows of mr contiguous floats (dst[p*mr + i]). `void(ptr src, ptr dst)`. */
+/* Copy of `slivers` slivers of A (mr rows each, the last one `rows` rows; element (i, p) at
+ * src + i*a_rs + p*a_cs) as kc rows of mr contiguous floats each: sliver s at dst + s*mr*kc,
+ * dst[s*mr*kc + p*mr + i]. p is the outer loop, so with A read transposed (a_rs = 1) every
+ * row p of the source is read as whole lines. `void(ptr src, ptr dst)`. */
 typedef struct {
-  int rows, mr;
+  int slivers, rows, mr;
   int64_t kc;
   int64_t a_rs, a_cs;
 } be_pack_a_spec;

@@ -238,8 +238,8 @@ LLVMValueRef be_mm_pack_b(be_ctx *c, const be_mm_isa *isa, const be_pack_spec *s
 
 LLVMValueRef be_mm_pack_a(be_ctx *c, const be_mm_isa *isa, const be_pack_a_spec *s) {
   char name[160];
-  snprintf(name, sizeof name, "dlc.packa.v%d.r%d.m%d.k%lld.a%lld_%lld", isa->vl, s->rows, s->mr, (long long)s->kc,
-           (long long)s->a_rs, (long long)s->a_cs);
+  snprintf(name, sizeof name, "dlc.packa.v%d.s%d.r%d.m%d.k%lld.a%lld_%lld", isa->vl, s->slivers, s->rows, s->mr,
+           (long long)s->kc, (long long)s->a_rs, (long long)s->a_cs);
   LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
   if (fn) return fn;
   LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
@@ -249,16 +249,21 @@ LLVMValueRef be_mm_pack_a(be_ctx *c, const be_mm_isa *isa, const be_pack_a_spec 
   LLVMValueRef p = be_loop_begin(c, &lp, s->kc, "p");
   LLVMValueRef from = be_mm_gep(c, src, LLVMBuildMul(c->b, p, be_i64(c, s->a_cs), ""));
   LLVMValueRef to = be_mm_gep(c, dst, LLVMBuildMul(c->b, p, be_i64(c, s->mr), ""));
-  if (s->a_rs == 1) {
-    /* The sliver's row p is contiguous: whole vectors, the last one masked. */
-    for (int r = 0; r < s->rows; r += isa->vl) {
-      int lanes = s->rows - r < isa->vl ? s->rows - r : isa->vl;
-      store_vec(c, isa, load_vec(c, isa, be_mm_gep_const(c, from, r), lanes), be_mm_gep_const(c, to, r), lanes);
-    }
-  } else {
-    for (int r = 0; r < s->rows; r++) {
-      LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, be_mm_gep_const(c, from, r * s->a_rs), "");
-      LLVMBuildStore(c->b, x, be_mm_gep_const(c, to, r));
+  for (int sl = 0; sl < s->slivers; sl++) {
+    int rows = sl == s->slivers - 1 ? s->rows : s->mr;
+    LLVMValueRef f = be_mm_gep_const(c, from, (int64_t)sl * s->mr * s->a_rs);
+    LLVMValueRef t = be_mm_gep_const(c, to, (int64_t)sl * s->mr * s->kc);
+    if (s->a_rs == 1) {
+      /* The sliver's row p is contiguous: whole vectors, the last one masked. */
+      for (int r = 0; r < rows; r += isa->vl) {
+        int lanes = rows - r < isa->vl ? rows - r : isa->vl;
+        store_vec(c, isa, load_vec(c, isa, be_mm_gep_const(c, f, r), lanes), be_mm_gep_const(c, t, r), lanes);
+      }
+    } else {
+      for (int r = 0; r < rows; r++) {
+        LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, be_mm_gep_const(c, f, r * s->a_rs), "");
+        LLVMBuildStore(c->b, x, be_mm_gep_const(c, t, r));
+      }
     }
   }
   be_loop_end(c, &lp);

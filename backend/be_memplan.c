@@ -44,6 +44,7 @@ static void report_entry(ir_module *m, const be_entry_spec *spec, const be_model
   for (int i = 0; i < p->nbuffers; i++) {
     const be_buffer *b = &p->buffers[i];
     char label[64] = "(snapshot)", type[IR_TYPE_STR_MAX] = "";
+    if (b->id <= -2) snprintf(label, sizeof label, "(panels of kernel %d)", -2 - b->id);
     for (int j = 0; b->id >= 0 && j < p->f->nbody; j++)
       if (p->f->body[j]->id == b->id) {
         ir_value_label(p->f->body[j], numbers, label, sizeof label);

@@ -199,6 +199,7 @@ static void collect_params(const be_plan *p, int gi, kernel_params *kp) {
     }
     if (p->materialize[m->id]) use_buffer(kp, p, m);
   }
+  if (g->panel_bytes > 0) kp->locs[kp->n++] = g->panel; /* the last parameter */
 }
 
 /* ---- kernels shared between entries -------------------------------------------------- */
@@ -311,6 +312,7 @@ static bool emit_kernel(be_ctx *c, const be_plan *p, int gi, const char *entry,
   IR_ASSERT(k.buf);
   for (int id = 0; id < p->nids; id++)
     if (kp->param_of[id] >= 0) k.buf[id] = LLVMGetParam(fn, (unsigned)kp->param_of[id]);
+  if (g->panel_bytes > 0) k.panel = LLVMGetParam(fn, (unsigned)kp->n - 1);
   switch (g->kind) {
   case BE_K_ELEMENTWISE: be_emit_elementwise(&k); break;
   case BE_K_REDUCE: be_emit_reduce(&k); break;

@@ -10,7 +10,10 @@
  *                    the same index it writes, and every other reader runs earlier), else
  *                    computed into scratch and copied over after the last kernel;
  *   reshape          a view of its operand's buffer;
- *   everything else  scratch, with offsets reused once a buffer's last reader has run.
+ *   everything else  scratch, with offsets reused once a buffer's last reader has run;
+ *   matmul kernels   their epilogue's stored members as above; the product in a buffer of
+ *                    its own only when read outside the kernel, else in a stored member's
+ *                    (home_products); their packed panels in scratch live for the kernel.
  *
  * A kernel's buffers are distinct memory: two values whose lifetimes overlap never share
  * scratch, which is what makes the kernels' noalias parameters true. */
@@ -19,7 +22,7 @@
 
 #include "be_internal.h"
 
-enum { ALIGN = 64 };
+enum { ALIGN = 64, PANELS = -1000000 };
 
 static size_t align_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 static size_t bytes_of(const ir_type *t) { return (size_t)ir_type_numel(t) * ir_dtype_size(t->dtype); }
@@ -35,6 +38,7 @@ typedef struct {
   int **users;       /* by id: live users (body nodes) */
   int *nusers;
   ir_node **byid;
+  int *acc_home;     /* by id: a matmul whose product lives in this member's buffer, else -1 */
 } planner;
 
 /* The node whose buffer a view reads: through chains of aliasing reshapes. */
@@ -164,12 +168,16 @@ static bool decide_materialised(planner *pl, const be_entry_spec *spec, ir_error
     ir_node *n = f->body[i];
     if (!p->live[n->id] || pl->alias[n->id]) continue;
     int g = p->group_of[n->id];
-    if (g >= 0 && p->groups[g].sink == n) p->materialize[n->id] = true;
+    bool sink = g >= 0 && p->groups[g].sink == n;
+    /* A matmul's epilogue (the members of its kernel) reads the product tile by tile; the
+     * product needs a buffer of its own only when something else reads it. */
+    bool epilogue = sink && p->groups[g].kind == BE_K_MATMUL;
+    if (sink && !epilogue) p->materialize[n->id] = true;
     for (int u = 0; u < pl->nusers[n->id]; u++) {
       const ir_node *user = pl->byid[pl->users[n->id][u]];
       if (pl->alias[user->id] || (!is_source(n) && p->group_of[user->id] != g))
         p->materialize[n->id] = true;
-      if (g >= 0 && p->groups[g].sink == n && p->group_of[user->id] == g)
+      if (sink && !epilogue && p->group_of[user->id] == g)
         return fail(err, f, "a fused kernel uses its own reduction's result", user);
     }
     if (p->materialize[n->id] && is_source(n)) materialise_source(pl, n);
@@ -191,6 +199,25 @@ static bool decide_materialised(planner *pl, const be_entry_spec *spec, ir_error
   return true;
 }
 
+/* A matmul whose product nothing outside its kernel reads still needs memory for its partial
+ * sums: the buffer of a member its epilogue stores, of the product's type (each element of
+ * it is read, as the product, before it is written, as the member). Else a buffer of its own. */
+static void home_products(planner *pl) {
+  be_plan *p = pl->p;
+  for (int gi = 0; gi < p->ngroups; gi++) {
+    const be_group *g = &p->groups[gi];
+    const ir_node *mm = g->sink;
+    if (g->kind != BE_K_MATMUL || p->materialize[mm->id]) continue;
+    for (int i = 0; i < g->nnodes && pl->acc_home[mm->id] < 0; i++) {
+      const ir_node *m = g->nodes[i];
+      if (m != mm && p->materialize[m->id] && ir_type_equal(&m->type, &mm->type))
+        pl->acc_home[mm->id] = m->id;
+    }
+    p->materialize[mm->id] = true;
+    if (pl->acc_home[mm->id] >= 0) pl->homed[mm->id] = true;
+  }
+}
+
 /* Every group gets its iteration space; materialised members must all fill it. */
 static bool check_groups(planner *pl, ir_error *err) {
   be_plan *p = pl->p;
@@ -204,8 +231,8 @@ static bool check_groups(planner *pl, ir_error *err) {
     for (int i = 0; i < g->nnodes; i++) {
       const ir_node *n = g->nodes[i];
       if (n == g->sink || !p->materialize[n->id]) continue;
-      if (g->kind == BE_K_MATMUL)
-        return fail(err, pl->f, "a matmul kernel cannot store other values", n);
+      if (g->kind == BE_K_MATMUL && !ir_shape_equal(&g->sink->type, &n->type))
+        return fail(err, pl->f, "a matmul kernel stores a value of another shape than its product", n);
       if (!shape_from) {
         g->space = n->type;
         shape_from = n;
@@ -418,7 +445,7 @@ static bool try_inplace(planner *pl, const ir_update *u) {
 /* ---- scratch -------------------------------------------------------------------------- */
 
 typedef struct {
-  int id;          /* node id, or -1 for a snapshot */
+  int id;          /* node id; -2 - k for snapshot k; PANELS - g for kernel g's packed panels */
   size_t bytes;
   int start, end;  /* schedule positions, inclusive; -1 = before the first kernel */
   size_t offset;
@@ -472,7 +499,8 @@ static void record_buffers(be_plan *p, const interval *iv, int n) {
   IR_ASSERT(p->buffers);
   p->nbuffers = n;
   for (int i = 0; i < n; i++)
-    p->buffers[i] = (be_buffer){iv[i].id < 0 ? -1 : iv[i].id, iv[i].bytes, iv[i].offset, iv[i].start, iv[i].end};
+    p->buffers[i] = (be_buffer){iv[i].id <= PANELS ? -2 - (PANELS - iv[i].id) : iv[i].id < 0 ? -1 : iv[i].id,
+                                iv[i].bytes, iv[i].offset, iv[i].start, iv[i].end};
   for (int i = 1; i < n; i++)
     for (int j = i; j > 0 && p->buffers[j].offset < p->buffers[j - 1].offset; j--) {
       be_buffer t = p->buffers[j];
@@ -490,11 +518,18 @@ static void record_buffers(be_plan *p, const interval *iv, int n) {
 
 static void plan_scratch(planner *pl, interval *snap, int nsnap) {
   be_plan *p = pl->p;
-  int cap = nsnap + 1, n = 0;
+  int cap = nsnap + p->ngroups + 1, n = 0;
   for (int i = 0; i < p->nids; i++) cap += p->materialize[i];
   interval *iv = calloc((size_t)cap, sizeof *iv);
   IR_ASSERT(iv);
   for (int i = 0; i < nsnap; i++) iv[n++] = snap[i];
+  /* A matmul's packed panels live while its kernel runs: planned like any buffer, so a step
+   * allocates nothing and cannot run out of memory half-way. */
+  for (int gi = 0; gi < p->ngroups; gi++) {
+    be_group *g = &p->groups[gi];
+    g->panel_bytes = g->kind == BE_K_MATMUL ? be_matmul_panel_bytes(p, gi) : 0;
+    if (g->panel_bytes > 0) iv[n++] = (interval){PANELS - gi, g->panel_bytes, gi, gi, 0};
+  }
   bool *ends = calloc((size_t)p->nids + 1, sizeof(bool));
   IR_ASSERT(ends);
   for (int i = 0; i < p->nend; i++)
@@ -513,6 +548,8 @@ static void plan_scratch(planner *pl, interval *snap, int nsnap) {
   for (int i = 0; i < n; i++) {
     if (iv[i].id >= 0) {
       p->loc[iv[i].id] = (be_loc){BE_BASE_SCRATCH, 0, iv[i].offset};
+    } else if (iv[i].id <= PANELS) {
+      p->groups[PANELS - iv[i].id].panel = (be_loc){BE_BASE_SCRATCH, 0, iv[i].offset};
     } else {
       snap[-iv[i].id - 2].offset = iv[i].offset;
     }
@@ -568,6 +605,8 @@ static bool plan_copies_and_buffers(planner *pl, const be_entry_spec *spec, cons
                                 p->loc[f->updates[i].target->id], bytes_of(&root->type));
   }
   plan_scratch(pl, snap, nsnap);
+  for (int id = 0; id < p->nids; id++)
+    if (pl->acc_home[id] >= 0) p->loc[id] = p->loc[pl->acc_home[id]];
   /* Views share their operand's buffer; end copies read the final buffers. */
   for (int i = 0; i < f->nbody; i++)
     if (pl->alias[f->body[i]->id]) p->loc[f->body[i]->id] = p->loc[root_of(pl, f->body[i])->id];
@@ -606,16 +645,19 @@ bool be_plan_build(const ir_func *f, const be_entry_spec *spec, const be_model *
   pl.users = calloc(n, sizeof(int *));
   pl.nusers = calloc(n, sizeof(int));
   pl.byid = calloc(n, sizeof(ir_node *));
+  pl.acc_home = malloc(n * sizeof(int));
   IR_ASSERT(p->live && p->group_of && p->materialize && p->loc && pl.pos && pl.alias && pl.homed &&
-            pl.users && pl.nusers && pl.byid);
-  for (size_t i = 0; i < n; i++) p->group_of[i] = -1, pl.pos[i] = -1;
+            pl.users && pl.nusers && pl.byid && pl.acc_home);
+  for (size_t i = 0; i < n; i++) p->group_of[i] = -1, pl.pos[i] = -1, pl.acc_home[i] = -1;
   for (int i = 0; i < f->nargs; i++) pl.byid[f->args[i]->id] = f->args[i];
   for (int i = 0; i < f->nbody; i++) pl.byid[f->body[i]->id] = f->body[i], pl.pos[f->body[i]->id] = i;
 
   mark_live(&pl, spec);
   bool ok = form_groups(&pl, err);
   if (ok) collect_users(&pl);
-  ok = ok && decide_materialised(&pl, spec, err) && check_groups(&pl, err) && schedule(&pl, err) &&
+  ok = ok && decide_materialised(&pl, spec, err);
+  if (ok) home_products(&pl);
+  ok = ok && check_groups(&pl, err) && schedule(&pl, err) &&
        arg_locs(&pl, model, err) && plan_copies_and_buffers(&pl, spec, model, err);
   for (size_t i = 0; i < n; i++) free(pl.users[i]);
   free(pl.users);
@@ -624,6 +666,7 @@ bool be_plan_build(const ir_func *f, const be_entry_spec *spec, const be_model *
   free(pl.pos);
   free(pl.alias);
   free(pl.homed);
+  free(pl.acc_home);
   if (!ok) be_plan_free(p);
   return ok;
 }

@@ -11,6 +11,9 @@
  * into it, so the kernels can be run one after the other. Constants and iotas join the
  * kernel of their users when all of them are in one; the backend inlines them anyway.
  *
+ * A 2-D f32 matmul then joins the elementwise kernel that consumes it, as its epilogue (bias
+ * add, activation, the activation's mask), unless that kernel holds a reduction or an update.
+ *
  * Greedy, producer into consumer, in body order; each merge is checked for convexity.
  *
  * require: shape-infer (every type known; broadcasts explicit or implicit, either works). */
@@ -118,6 +121,73 @@ static int fuse_transposes(ir_func *f, int next) {
   return next;
 }
 
+/* Whether x is the value of one of f's updates (the planner writes those in place only from
+ * elementwise kernels, so a kernel holding one stays elementwise). */
+static bool is_update_value(const ir_func *f, const ir_node *x) {
+  for (int i = 0; i < f->nupdates; i++)
+    if (f->updates[i].value == x) return true;
+  return false;
+}
+
+/* Kernel kg can be a matmul's epilogue: elementwise and broadcast ops (and sources) of the
+ * matmul's shape, no reduction, no other matmul, no update value. */
+static bool epilogue_fits(const ir_func *f, int kg, const ir_node *mm) {
+  for (int i = 0; i < f->nbody; i++) {
+    const ir_node *x = f->body[i];
+    if (x->kernel != kg || is_source(x)) continue;
+    if (!(ir_op_is_elementwise(x->op) || x->op == IR_OP_BROADCAST)) return false;
+    if (!ir_shape_equal(&x->type, &mm->type) || is_update_value(f, x)) return false;
+  }
+  return true;
+}
+
+/* Merging matmul mm (with the transposes of its kernel km, 0 for none) into kernel kg keeps
+ * the kernels convex: no node outside them is reached from them and reaches them. */
+static bool epilogue_convex(const ir_func *f, const ir_node *mm, int km, int kg, bool *reach) {
+  for (int i = 0; i < f->nbody; i++) {
+    const ir_node *x = f->body[i];
+    bool in = x == mm || x->kernel == kg || (km > 0 && x->kernel == km);
+    bool from = false;
+    for (int a = 0; a < x->nargs; a++) {
+      const ir_node *op = x->args[a];
+      if (op->id >= f->next_id) continue;
+      bool op_in = op == mm || (op->kernel > 0 && (op->kernel == kg || (km > 0 && op->kernel == km)));
+      if (ir_ops[op->op].kind == IR_KIND_ARG) op_in = false;
+      if (reach[op->id] || (!in && op_in)) from = true;
+      if (in && reach[op->id]) return false;
+    }
+    reach[x->id] = !in && from;
+  }
+  return true;
+}
+
+/* A 2-D f32 matmul joins the elementwise kernel that consumes it (bias add, activation, the
+ * activation's mask for the backward pass): the matmul's kernel computes those on each tile
+ * of C after its last k block, while the tile is in cache, and stores only what the kernel
+ * must store; the product itself is stored only if something outside the kernel reads it.
+ * Sources have no kernel yet here: they join their users' kernel afterwards. */
+static void fuse_epilogues(ir_func *f) {
+  bool *reach = calloc((size_t)f->next_id + 1, sizeof(bool));
+  IR_ASSERT(reach);
+  for (int i = 0; i < f->nbody; i++) {
+    ir_node *mm = f->body[i];
+    if (mm->op != IR_OP_MATMUL || mm->type.rank != 2 || mm->type.dtype != IR_F32) continue;
+    int km = mm->kernel;
+    for (int j = i + 1; j < f->nbody; j++) {
+      const ir_node *u = f->body[j];
+      int kg = u->kernel;
+      bool uses = false;
+      for (int a = 0; a < u->nargs; a++) uses = uses || u->args[a] == mm;
+      if (!uses || kg <= 0 || kg == km || !epilogue_fits(f, kg, mm)) continue;
+      if (!epilogue_convex(f, mm, km, kg, reach)) continue;
+      for (int k = 0; k < f->nbody; k++)
+        if (f->body[k] == mm || (km > 0 && f->body[k]->kernel == km)) f->body[k]->kernel = kg;
+      break;
+    }
+  }
+  free(reach);
+}
+
 static void fuse_func(ir_func *f) {
   fuser fu = {.f = f, .n = f->next_id};
   size_t n = (size_t)fu.n + 1;
@@ -154,6 +224,7 @@ static void fuse_func(ir_func *f) {
     x->kernel = number[r];
   }
   next = fuse_transposes(f, next);
+  fuse_epilogues(f);
   /* Sources join their users' kernel when they have exactly one and no other use. */
   int *kernel_of_users = malloc(n * sizeof(int));
   IR_ASSERT(kernel_of_users);

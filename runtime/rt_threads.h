@@ -29,10 +29,10 @@ int rt_threads_get(void);
 /* Runs fn(ctx, i) for every i in [0, ntasks) and returns when all have finished. */
 void rt_parallel_for(int64_t ntasks, rt_task_fn fn, void *ctx);
 
-/* Scratch memory of the calling thread, at least `bytes`, 64-byte aligned, valid until the
- * thread's next call with a larger size. It grows on demand and is kept, so a step that
- * asks for the same sizes every time allocates only the first time. NULL when out of
- * memory (the error set). */
-void *rt_thread_scratch(size_t bytes);
+/* Inside a task: the slot of the calling thread in the current job, in [0, ntasks). Threads
+ * running tasks of one job at the same time have distinct slots, and one thread keeps its
+ * slot for the whole job: a task packs into its slot's share of its kernel's scratch, so one
+ * thread reuses one share (it stays in cache) and two threads never share one. 0 outside. */
+int rt_task_slot(void);
 
 #endif

@@ -46,6 +46,7 @@ typedef struct {
   void *ctx;
   int64_t ntasks;
   _Atomic int64_t next;        /* next task to hand out */
+  _Atomic int slots;           /* threads that took a task of the current job */
 } pool;
 
 static pool P = {.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -55,15 +56,22 @@ static pool P = {.lock = PTHREAD_MUTEX_INITIALIZER,
 
 /* Marks threads that are running a task, so a nested job runs inline. */
 static _Thread_local bool in_task;
+/* The calling thread's slot in the job it runs tasks of (rt_task_slot). */
+static _Thread_local int task_slot;
 
 static void run_tasks(void) {
+  bool joined = false;
   for (;;) {
     int64_t i = atomic_fetch_add_explicit(&P.next, 1, memory_order_relaxed);
     if (i >= P.ntasks) break;
+    /* A slot is taken with the first task, so slots stay below the number of tasks. */
+    if (!joined) task_slot = atomic_fetch_add_explicit(&P.slots, 1, memory_order_relaxed), joined = true;
     P.fn(P.ctx, i);
     atomic_fetch_add_explicit(&P.finished, 1, memory_order_release);
   }
 }
+
+int rt_task_slot(void) { return task_slot; }
 
 static void *worker_main(void *arg) {
   int self = (int)(intptr_t)arg;
@@ -164,7 +172,10 @@ static void wait_until_zero(_Atomic int *counter) {
 }
 
 static void run_inline(int64_t ntasks, rt_task_fn fn, void *ctx) {
+  int saved = task_slot;
+  task_slot = 0;
   for (int64_t i = 0; i < ntasks; i++) fn(ctx, i);
+  task_slot = saved;
 }
 
 void rt_parallel_for(int64_t ntasks, rt_task_fn fn, void *ctx) {
@@ -188,6 +199,7 @@ void rt_parallel_for(int64_t ntasks, rt_task_fn fn, void *ctx) {
   P.ntasks = ntasks;
   atomic_store_explicit(&P.next, 0, memory_order_relaxed);
   atomic_store_explicit(&P.finished, 0, memory_order_relaxed);
+  atomic_store_explicit(&P.slots, 0, memory_order_relaxed);
   atomic_fetch_add_explicit(&P.generation, 1, memory_order_seq_cst);
   wake_all();
   in_task = true;
@@ -197,47 +209,4 @@ void rt_parallel_for(int64_t ntasks, rt_task_fn fn, void *ctx) {
   for (int spins = 0; atomic_load_explicit(&P.finished, memory_order_acquire) < ntasks; spins++)
     if (spins > 1000) sched_yield(); else CPU_RELAX();
   pthread_mutex_unlock(&P.lock);
-}
-
-/* ---- per-thread scratch ------------------------------------------------------------- */
-
-typedef struct {
-  void *mem;
-  size_t bytes;
-} scratch;
-
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-
-static void scratch_free(void *p) {
-  scratch *s = p;
-  free(s->mem);
-  free(s);
-}
-
-static void scratch_key_init(void) { pthread_key_create(&scratch_key, scratch_free); }
-
-void *rt_thread_scratch(size_t bytes) {
-  pthread_once(&scratch_once, scratch_key_init);
-  scratch *s = pthread_getspecific(scratch_key);
-  if (!s) {
-    s = calloc(1, sizeof *s);
-    if (!s || pthread_setspecific(scratch_key, s) != 0) {
-      free(s);
-      rt_set_error("out of memory for thread scratch");
-      return NULL;
-    }
-  }
-  if (s->bytes < bytes) {
-    void *mem = NULL;
-    size_t want = (bytes + 63) / 64 * 64;
-    if (posix_memalign(&mem, 64, want) != 0) {
-      rt_set_error("out of memory for %zu bytes of thread scratch", want);
-      return NULL;
-    }
-    free(s->mem);
-    s->mem = mem;
-    s->bytes = want;
-  }
-  return s->mem;
 }

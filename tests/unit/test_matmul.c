@@ -1,8 +1,10 @@
 /* The matmul kernel against the reference interpreter: odd, prime and tiny shapes, the four
  * layouts (A·B, Aᵀ·B, A·Bᵀ, Aᵀ·Bᵀ, the transposes read in place after the fuse pass), shapes
  * that cross the K blocking, the column-task split and the row-task split; the host's vector
- * width and the narrower AVX2 and SSE code; and the thread pool: one thread and two give
- * bit-identical results. */
+ * width and the narrower AVX2 and SSE code; epilogues fused into the matmul's kernel (bias,
+ * relu, its mask, with and without the product stored too); and the thread pool: one thread
+ * and two give bit-identical results. */
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "rt_threads.h"
@@ -149,6 +151,44 @@ static void nested_task(void *ctx, int64_t i) {
   rt_parallel_for(3, count_task, counts + 8 + 3 * i);
 }
 
+/* A task's slot: below the task count, and one thread keeps its slot for the whole job, so
+ * two tasks running at once (on different threads) never share a slot's scratch. */
+typedef struct {
+  int64_t ntasks;
+  int slot_of[64];
+  _Atomic int busy[64]; /* tasks inside a slot right now */
+  _Atomic int overlaps, out_of_range;
+} slot_check;
+
+static void slot_task(void *ctx, int64_t i) {
+  slot_check *x = ctx;
+  int s = rt_task_slot();
+  x->slot_of[i] = s;
+  if (s < 0 || s >= x->ntasks) {
+    x->out_of_range++;
+    return;
+  }
+  if (x->busy[s]++ != 0) x->overlaps++;
+  for (volatile int spin = 0; spin < 20000; spin++) {
+  }
+  x->busy[s]--;
+}
+
+Test(matmul, pool_slots_are_distinct_and_in_range) {
+  for (int threads = 1; threads <= 3; threads++) {
+    cr_assert(rt_threads_set(threads) == 0);
+    for (int64_t n = 1; n < 40; n += 7) {
+      slot_check x = {.ntasks = n};
+      rt_parallel_for(n, slot_task, &x);
+      cr_expect_eq(x.out_of_range, 0, "%d threads, %lld tasks: a slot out of range", threads, (long long)n);
+      cr_expect_eq(x.overlaps, 0, "%d threads, %lld tasks: two tasks in one slot at once", threads, (long long)n);
+      for (int64_t i = 0; threads == 1 && i < n; i++) cr_expect_eq(x.slot_of[i], 0);
+    }
+  }
+  cr_assert(rt_threads_set(1) == 0);
+  cr_expect_eq(rt_task_slot(), 0, "outside a job");
+}
+
 Test(matmul, pool_runs_each_task_once) {
   cr_assert(rt_threads_set(3) == 0);
   cr_assert_eq(rt_threads_get(), 3);
@@ -162,4 +202,117 @@ Test(matmul, pool_runs_each_task_once) {
   for (int i = 8; i < 8 + 12; i++) cr_expect_eq(counts[i], 1);
   cr_assert(rt_threads_set(1) == 0);
   cr_assert_eq(rt_threads_get(), 1);
+}
+
+/* ---- epilogues ------------------------------------------------------------------------- */
+
+/* @gradients storing, from one kernel: h = relu(op(A)·op(B) + bias) as grad.h, its mask
+ * (1 where the pre-activation is positive) as grad.m, and with `product` the product itself
+ * as grad.c (then it has a buffer of its own; else it lives in h's). */
+static char *epilogue_text(mm_shape s, int layout, bool product) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  bool ta = layout & LAYOUT_TA, tb = layout & LAYOUT_TB;
+  long long m = s.m, k = s.k, n = s.n;
+  fprintf(f, "func @gradients(%%a: f32[%lld,%lld] input, %%b: f32[%lld,%lld] input, %%bias: f32[%lld] input, "
+             "%%h: f32[%lld,%lld] param, %%m: f32[%lld,%lld] param, %%c: f32[%lld,%lld] param) {\n",
+          ta ? k : m, ta ? m : k, tb ? n : k, tb ? k : n, n, m, n, m, n, m, n);
+  const char *a = "%a", *b = "%b";
+  if (ta) fprintf(f, "  %%ta = transpose %%a perm=[1,0] : f32[%lld,%lld]\n", m, k), a = "%ta";
+  if (tb) fprintf(f, "  %%tb = transpose %%b perm=[1,0] : f32[%lld,%lld]\n", k, n), b = "%tb";
+  fprintf(f, "  %%0 = matmul %s, %s : f32[%lld,%lld]\n", a, b, m, n);
+  fprintf(f, "  %%1 = broadcast %%bias : f32[%lld,%lld]\n  %%2 = add %%0, %%1 : f32[%lld,%lld]\n", m, n, m, n);
+  fprintf(f, "  %%3 = relu %%2 : f32[%lld,%lld]\n  %%4 = const 0 : f32[%lld,%lld]\n", m, n, m, n);
+  fprintf(f, "  %%5 = gt %%2, %%4 : bool[%lld,%lld]\n  %%6 = const 1 : f32[%lld,%lld]\n", m, n, m, n);
+  fprintf(f, "  %%7 = select %%5, %%6, %%4 : f32[%lld,%lld]\n", m, n);
+  fprintf(f, "  output grad.h = %%3\n  output grad.m = %%7\n%s}\n", product ? "  output grad.c = %0\n" : "");
+  fclose(f);
+  return text;
+}
+
+/* Runs the epilogue module on `threads` threads, checks h, the mask (and the product) against
+ * the interpreter, and returns them (h, mask, product: 3·m·n floats; caller frees). */
+static float *run_epilogue(mm_shape s, int layout, bool product, int threads) {
+  char *text = epilogue_text(s, layout, product);
+  ir_module *m = tb_parse(text);
+  tb_passes(m, "fuse");
+  const ir_func *f = ir_module_find_func(m, "gradients");
+  for (int i = 0; i < f->nbody; i++)
+    if (f->body[i]->op == IR_OP_MATMUL)
+      cr_assert(f->body[i]->kernel > 0 && f->body[i]->kernel == f->body[i + 3]->kernel, "%s: no epilogue", text);
+  const dlc_model_desc *d;
+  be_jit *j = tb_jit(m, &d);
+  ir_interp *in = ir_interp_create(f);
+  uint64_t seed = (uint64_t)(s.m * 7919 + s.k * 31 + s.n + layout);
+  float *buf[3];
+  for (int i = 0; i < 3; i++) {
+    const dlc_tensor_desc *t = &d->inputs[i];
+    int64_t n = t->rank == 2 ? t->shape[0] * t->shape[1] : t->shape[0];
+    buf[i] = tb_alloc((size_t)n * sizeof(float));
+    double *r = ir_interp_arg(in, t->name);
+    for (int64_t e = 0; e < n; e++) r[e] = buf[i][e] = (float)tb_rand(&seed, -1, 1);
+  }
+  tb_model tm;
+  tb_model_init(&tm, d);
+  for (int i = 0; i < d->nparams; i++) {
+    double *r = ir_interp_arg(in, d->params[i].name);
+    for (int64_t e = 0; e < s.m * s.n; e++) r[e] = 0;
+  }
+  memset(tm.grads, 0xff, d->param_bytes); /* NaN: every element must be written */
+  cr_assert(rt_threads_set(threads) == 0);
+  const void *inputs[3] = {buf[0], buf[1], buf[2]};
+  tb_call(&tm, d->gradients, inputs);
+  rt_threads_set(1);
+  ir_error err = {0};
+  cr_assert(ir_interp_run(in, &err), "interp: %s", err.msg);
+  int64_t mn = s.m * s.n;
+  float *out = calloc((size_t)(3 * mn), sizeof(float));
+  static const char *const names[] = {"h", "m", "c"};
+  for (int o = 0; o < (product ? 3 : 2); o++) {
+    char gname[16];
+    snprintf(gname, sizeof gname, "grad.%s", names[o]);
+    const double *want = ir_interp_output(in, gname, NULL);
+    const float *got = tb_grad(&tm, names[o]);
+    int bad = 0;
+    for (int64_t e = 0; e < mn; e++) {
+      /* The pre-activation within rounding of 0 may land on either side in float. */
+      double tol = 1e-5 * (1 + (double)s.k / 64);
+      bool ok = fabs(got[e] - want[e]) <= tol || (o == 1 && fabs(ir_interp_output(in, "grad.h", NULL)[e]) <= tol);
+      if (!ok && bad++ < 5)
+        cr_expect(false, "%lldx%lldx%lld layout %d %s threads %d: %s[%lld] = %.9g, want %.9g", (long long)s.m,
+                  (long long)s.k, (long long)s.n, layout, product ? "+product" : "", threads, gname, (long long)e,
+                  got[e], want[e]);
+    }
+    cr_expect_eq(bad, 0, "%d wrong elements", bad);
+    memcpy(out + o * mn, got, (size_t)mn * sizeof(float));
+  }
+  for (int i = 0; i < 3; i++) free(buf[i]);
+  tb_model_free(&tm);
+  ir_interp_destroy(in);
+  be_jit_destroy(j);
+  ir_module_destroy(m);
+  free(text);
+  return out;
+}
+
+Test(matmul, epilogue_every_shape_and_layout) {
+  for (int i = 0; i < nshapes; i++)
+    for (int layout = 0; layout < 4; layout++) free(run_epilogue(shapes[i], layout, i % 2 == 1, 1));
+}
+
+/* K across several blocks (partial sums in h's buffer), tasks split by rows and columns. */
+Test(matmul, epilogue_large_and_threads_bit_identical) {
+  static const mm_shape big[] = {{200, 800, 96}, {97, 1031, 600}, {130, 260, 520}};
+  for (size_t i = 0; i < sizeof big / sizeof big[0]; i++)
+    for (int layout = 0; layout < 4; layout += 1 + (int)i) {
+      bool product = (i + (size_t)layout) % 2 == 0;
+      float *one = run_epilogue(big[i], layout, product, 1);
+      float *two = run_epilogue(big[i], layout, product, 2);
+      cr_expect(memcmp(one, two, (size_t)(3 * big[i].m * big[i].n) * sizeof(float)) == 0,
+                "%lldx%lldx%lld layout %d: two threads differ from one", (long long)big[i].m,
+                (long long)big[i].k, (long long)big[i].n, layout);
+      free(one);
+      free(two);
+    }
 }
