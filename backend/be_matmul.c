@@ -19,6 +19,8 @@
  *             from it with static strides, and A's MR x kc sliver stays in L1 across the
  *             tiles of a row. Aᵀ is packed A_CHUNK slivers at a time (see emit_rows_packed).
  *   micro     an MR x NR tile of C in registers for the whole kc loop (be_matmul_kernel.c).
+ *   narrow    C narrower than a vector and read through Aᵀ (a weight gradient xᵀ·G) puts
+ *             the lanes along C's rows instead (plan_narrow, be_mm_microkernel_narrow).
  *   epilogue  elementwise ops that the fuse pass put in the matmul's kernel (bias add,
  *             activation, the activation's mask) run on each row of tiles after its last
  *             k block, while it is in cache (epilogue_fn); the product is stored only when
@@ -158,6 +160,7 @@ typedef struct {
   int64_t nr;              /* nvec * vl */
   int64_t kc, nkfull, kctail; /* K = nkfull * kc + kctail */
   bool pack_b, pack_a;
+  bool narrow;             /* lanes along C's rows (be_mm_microkernel_narrow): mr = its rows */
   int64_t tm, tn, cm, cn;  /* task grid, and the extent of every task but the last */
   /* while emitting */
   be_ctx *c;
@@ -191,8 +194,40 @@ static bool operand_of(const be_plan *p, int gi, const ir_node *x, const ir_node
   return true;
 }
 
+/* C narrower than a vector, read through Aᵀ (the weight gradient xᵀ·G of a layer with few
+ * outputs): with the lanes along C's rows every lane does useful work, ceil(M / vl) · N FMAs
+ * a step instead of M, and A's column is one contiguous load. As many row vectors as leave
+ * room for the N accumulators of each, their A vectors and a broadcast; K in one block (no
+ * panel: the tile sits in registers, B is read once per tile). Row-major A would need A's
+ * columns gathered: it keeps the ordinary kernel. */
+static bool plan_narrow(mm_geom *g) {
+  const be_mm_isa *isa = &g->isa;
+  int64_t mvecs = ceil_div(g->M, isa->vl);
+  if (g->a_rs != 1 || g->N >= isa->vl || mvecs * g->N >= g->M) return false;
+  int64_t nv = (isa->nregs - 1) / (g->N + 1);
+  if (nv > 4) nv = 4;
+  if (nv > mvecs) nv = mvecs;
+  g->narrow = true;
+  g->mr = (int)(nv * isa->vl);
+  g->nvec = 1;
+  g->nr = isa->vl;
+  g->kc = g->K;
+  g->nkfull = 1;
+  g->kctail = 0;
+  g->tn = 1;
+  g->cn = g->N;
+  int64_t ntm = ceil_div(g->M, g->mr);
+  int64_t want = (double)2 * g->M * g->N * g->K >= SPLIT_FLOPS ? TASKS : 1;
+  int64_t per_m = ceil_div(ntm, want < ntm ? want : ntm);
+  g->tm = ceil_div(ntm, per_m);
+  g->cm = per_m * g->mr;
+  if (g->cm > g->M) g->cm = g->M;
+  return true;
+}
+
 static void plan_geometry(mm_geom *g) {
   const be_mm_isa *isa = &g->isa;
+  if (plan_narrow(g)) return;
   /* Accumulators plus B's vectors plus a broadcast fill the register file. */
   g->nvec = g->N <= isa->vl ? 1 : 2;
   int budget = isa->nregs - g->nvec - 2;
@@ -446,11 +481,40 @@ static void emit_rows_packed(mm_geom *g, const part_ctx *pc, int64_t mext, int64
                 acc, epi, a_blk, b_blk, cp);
 }
 
+/* The rows of tiles of a narrow product (plan_narrow): K in one call each, then the epilogue. */
+static void emit_rows_narrow(mm_geom *g, const part_ctx *pc, int64_t mext, bool epi, LLVMValueRef a,
+                             LLVMValueRef b, LLVMValueRef cp) {
+  be_ctx *c = g->c;
+  int vl = g->isa.vl;
+  be_mk_narrow_spec s = {.nvec = g->mr / vl, .last_lanes = vl, .cols = (int)g->N, .kc = g->K, .a_cs = g->a_cs,
+                         .b_rs = g->b_rs, .b_cs = g->b_cs, .ldc = g->N};
+  int64_t full = mext / g->mr, tail = mext % g->mr;
+  if (full > 0) {
+    be_loop li;
+    LLVMValueRef i = loop_or_one(c, &li, full, "ir");
+    LLVMValueRef args[3] = {be_mm_gep(c, a, scaled(c, i, g->mr)), b, be_mm_gep(c, cp, scaled(c, i, g->mr * g->N))};
+    call_fn(c, be_mm_microkernel_narrow(c, &g->isa, &s), args, 3);
+    if (epi) call_epilogue(g, pc, g->mr, g->N, scaled(c, i, g->mr));
+    loop_or_one_end(c, &li, full);
+  }
+  if (tail > 0) {
+    s.nvec = (int)ceil_div(tail, vl);
+    s.last_lanes = (int)(tail - (int64_t)(s.nvec - 1) * vl);
+    LLVMValueRef args[3] = {be_mm_gep_const(c, a, full * g->mr), b, be_mm_gep_const(c, cp, full * g->mr * g->N)};
+    call_fn(c, be_mm_microkernel_narrow(c, &g->isa, &s), args, 3);
+    if (epi) call_epilogue(g, pc, tail, g->N, be_i64(c, full * g->mr));
+  }
+}
+
 /* One k block of a task: pack B's panel (if packed), then every tile of the task's C; after
  * the last block, each row of tiles gets its epilogue. */
 static void emit_block(mm_geom *g, const part_ctx *pc, int64_t mext, int64_t next, int64_t kc, bool acc,
                        bool last, LLVMValueRef a_blk, LLVMValueRef b_blk, LLVMValueRef cp) {
   be_ctx *c = g->c;
+  if (g->narrow) {
+    emit_rows_narrow(g, pc, mext, last && g->epilogue, a_blk, b_blk, cp);
+    return;
+  }
   if (g->pack_b) {
     be_pack_spec ps = {.kc = kc, .cols = next, .nr = g->nr, .b_rs = g->b_rs, .b_cs = g->b_cs};
     LLVMValueRef args[2] = {b_blk, pc->bp};

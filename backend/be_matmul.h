@@ -36,6 +36,25 @@ typedef struct {
  * Leaves the builder where it was. */
 LLVMValueRef be_mm_microkernel(be_ctx *c, const be_mm_isa *isa, const be_mk_spec *s);
 
+/* The narrow micro-kernel, for C narrower than one vector read through Aᵀ (the weight
+ * gradient xᵀ·G of a layer with few outputs): the lanes run along C's rows instead of its
+ * columns. Per step p it loads A's column p (contiguous: op(A)(i, p) at a + i + p*a_cs) as
+ * nvec vectors, broadcasts B(p, j) (at b + p*b_rs + j*b_cs) for each of the `cols` columns
+ * and does nvec * cols FMAs, every lane useful; Cᵀ's tile lives in registers for all kc
+ * steps, then each element is stored at c + i*ldc + j. C = (no accumulation: kc is all of
+ * K). `void(ptr a, ptr b, ptr c)`, emitted on first use. */
+typedef struct {
+  int nvec;          /* vectors of C's rows: rows = (nvec - 1) * vl + last_lanes */
+  int last_lanes;    /* 1..vl: the last vector's loads are masked */
+  int cols;          /* C's columns, 1..vl-1 */
+  int64_t kc;
+  int64_t a_cs;
+  int64_t b_rs, b_cs;
+  int64_t ldc;
+} be_mk_narrow_spec;
+
+LLVMValueRef be_mm_microkernel_narrow(be_ctx *c, const be_mm_isa *isa, const be_mk_narrow_spec *s);
+
 /* Packing of a kc x cols block of B (element (p, j) at src + p*b_rs + j*b_cs) into tiles of
  * nr columns: tile t holds rows p = 0..kc-1 of columns t*nr .. t*nr+nr-1, nr contiguous
  * floats a row, columns past `cols` zero. `void(ptr src, ptr dst)`, emitted on first use. */

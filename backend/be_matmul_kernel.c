@@ -167,6 +167,76 @@ LLVMValueRef be_mm_microkernel(be_ctx *c, const be_mm_isa *isa, const be_mk_spec
   return fn;
 }
 
+/* ---- the narrow micro-kernel ----------------------------------------------------------- */
+
+enum { MAX_NCOLS = 16 };
+
+/* C's rows from the narrow kernel's Cᵀ tile (acc[v][j], lane l = row v*vl + l): row by row,
+ * the row's `cols` lanes gathered into one vector by shuffles and stored masked, one store a
+ * row instead of one an element. */
+static void store_transposed(be_ctx *c, const be_mm_isa *isa, const be_mk_narrow_spec *s,
+                             LLVMValueRef acc[][MAX_NCOLS], const int *lanes, LLVMValueRef cp) {
+  for (int v = 0; v < s->nvec; v++)
+    for (int l = 0; l < lanes[v]; l++) {
+      LLVMValueRef row = LLVMGetUndef(vec_t(c, isa));
+      for (int j = 0; j < s->cols; j++) {
+        LLVMValueRef x = LLVMBuildExtractElement(c->b, acc[v][j], LLVMConstInt(c->i32, (unsigned)l, 0), "");
+        row = LLVMBuildInsertElement(c->b, row, x, LLVMConstInt(c->i32, (unsigned)j, 0), "");
+      }
+      store_vec(c, isa, row, be_mm_gep_const(c, cp, ((int64_t)v * isa->vl + l) * s->ldc), s->cols);
+    }
+}
+
+/* The same chain of FMAs per element as be_mm_microkernel (p = 0 .. kc-1, a·b + acc), so
+ * either kernel gives the same bits; only the lanes are laid along the other axis. */
+LLVMValueRef be_mm_microkernel_narrow(be_ctx *c, const be_mm_isa *isa, const be_mk_narrow_spec *s) {
+  IR_ASSERT(s->nvec >= 1 && s->nvec <= MAX_VEC && s->cols >= 1 && s->cols < MAX_NCOLS && s->kc >= 1);
+  char name[200];
+  snprintf(name, sizeof name, "dlc.mkn.v%d.n%d.l%d.c%d.k%lld.a%lld.b%lld_%lld.c%lld", isa->vl, s->nvec,
+           s->last_lanes, s->cols, (long long)s->kc, (long long)s->a_cs, (long long)s->b_rs, (long long)s->b_cs,
+           (long long)s->ldc);
+  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+  if (fn) return fn;
+  LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
+  fn = be_begin_function(c, name, 3, true);
+  LLVMValueRef a = LLVMGetParam(fn, 0), b = LLVMGetParam(fn, 1), cp = LLVMGetParam(fn, 2);
+  LLVMTypeRef vt = vec_t(c, isa);
+  int V = s->nvec, J = s->cols;
+  int lanes[MAX_VEC];
+  for (int v = 0; v < V; v++) lanes[v] = v == V - 1 ? s->last_lanes : isa->vl;
+
+  int u = s->kc % 4 == 0 ? 4 : s->kc % 2 == 0 ? 2 : 1;
+  be_loop lk;
+  LLVMValueRef ki = be_loop_begin(c, &lk, s->kc / u, "k");
+  LLVMValueRef phi[MAX_VEC][MAX_NCOLS], cur[MAX_VEC][MAX_NCOLS];
+  for (int v = 0; v < V; v++)
+    for (int j = 0; j < J; j++) cur[v][j] = phi[v][j] = LLVMBuildPhi(c->b, vt, "acc");
+  LLVMValueRef p0 = LLVMBuildMul(c->b, ki, be_i64(c, u), "");
+  LLVMValueRef a_col = be_mm_gep(c, a, LLVMBuildMul(c->b, p0, be_i64(c, s->a_cs), ""));
+  LLVMValueRef b_row = be_mm_gep(c, b, LLVMBuildMul(c->b, p0, be_i64(c, s->b_rs), ""));
+  for (int q = 0; q < u; q++) {
+    LLVMValueRef av[MAX_VEC];
+    for (int v = 0; v < V; v++) av[v] = load_vec(c, isa, be_mm_gep_const(c, a_col, q * s->a_cs + v * isa->vl), lanes[v]);
+    for (int j = 0; j < J; j++) {
+      LLVMValueRef y = LLVMBuildLoad2(c->b, c->f32, be_mm_gep_const(c, b_row, q * s->b_rs + j * s->b_cs), "");
+      LLVMValueRef ys = splat(c, isa, y);
+      for (int v = 0; v < V; v++) cur[v][j] = fma_vec(c, isa, av[v], ys, cur[v][j]);
+    }
+  }
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
+  be_loop_end(c, &lk);
+  for (int v = 0; v < V; v++)
+    for (int j = 0; j < J; j++) {
+      LLVMValueRef vals[2] = {LLVMConstNull(vt), cur[v][j]};
+      LLVMBasicBlockRef blocks[2] = {lk.preheader, latch};
+      LLVMAddIncoming(phi[v][j], vals, blocks, 2);
+    }
+  store_transposed(c, isa, s, cur, lanes, cp);
+  LLVMBuildRetVoid(c->b);
+  LLVMPositionBuilderAtEnd(c->b, saved);
+  return fn;
+}
+
 /* ---- packing B ------------------------------------------------------------------------- */
 
 LLVMValueRef be_mm_pack_b(be_ctx *c, const be_mm_isa *isa, const be_pack_spec *s) {

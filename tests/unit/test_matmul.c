@@ -143,6 +143,41 @@ Test(matmul, threads_are_bit_identical) {
     }
 }
 
+/* C narrower than a vector through Aᵀ (the weight gradient of a layer with few outputs):
+ * the kernel with its lanes along C's rows, full row vectors, a masked tail (70, 100) and
+ * K = 1; and the shapes around it that keep the ordinary kernel (N = 1, 15 x 100, A row-major). */
+Test(matmul, narrow_product) {
+  static const int64_t ns[] = {1, 3, 10, 15}, ms[] = {16, 64, 70, 100}, ks[] = {1, 7, 256};
+  /* the narrow kernel reads A transposed; A.B with a narrow C is covered by the shapes above */
+  static const int layouts[] = {LAYOUT_TA, LAYOUT_TA | LAYOUT_TB};
+  for (int a = 0; a < 4; a++)
+    for (int b = 0; b < 4; b++)
+      for (int q = 0; q < 3; q++)
+        for (int l = 0; l < 2; l++) {
+          mm_shape s = {ms[b], ks[q], ns[a]};
+          free(run_case(s, layouts[l], &host, 1));
+          if (q == 2 && l == 0) {
+            free(run_case(s, layouts[l], &avx2, 1));
+            free(run_case(s, layouts[l], &sse, 1));
+          }
+        }
+}
+
+/* A narrow product big enough to be split into tasks: the same bits on one and two threads. */
+Test(matmul, narrow_threads_are_bit_identical) {
+  static const mm_shape big[] = {{1000, 600, 10}, {256, 2000, 3}, {70, 3000, 15}};
+  for (size_t i = 0; i < sizeof big / sizeof big[0]; i++)
+    for (int layout = LAYOUT_TA; layout <= (LAYOUT_TA | LAYOUT_TB); layout += LAYOUT_TB) {
+      float *one = run_case(big[i], layout, &host, 1);
+      float *two = run_case(big[i], layout, &host, 2);
+      cr_expect(memcmp(one, two, (size_t)(big[i].m * big[i].n) * sizeof(float)) == 0,
+                "%lldx%lldx%lld layout %d: two threads differ from one", (long long)big[i].m,
+                (long long)big[i].k, (long long)big[i].n, layout);
+      free(one);
+      free(two);
+    }
+}
+
 /* The pool runs every task exactly once, for any task count, and nested jobs run inline. */
 static void count_task(void *ctx, int64_t i) { __atomic_fetch_add(&((int *)ctx)[i], 1, __ATOMIC_RELAXED); }
 
