@@ -1,8 +1,8 @@
-/* fuse: groups chains of elementwise and broadcast ops (forward and backward alike: bias add
- * then relu, the relu mask of the backward pass, the SGD update w - lr·g) into kernels, by
- * numbering them in node->kernel. The backend emits each kernel as one loop nest in which
- * the group's intermediates stay in registers; a value used outside its group (by a matmul,
- * a softmax, another kernel, an output or an update) is stored to memory.
+/* fuse: groups chains of elementwise, broadcast and one_hot ops (forward and backward
+ * alike: bias add then relu, the relu mask of the backward pass, the SGD update w - lr·g)
+ * into kernels, by numbering them in node->kernel. The backend emits each kernel as one
+ * loop nest in which the group's intermediates stay in registers; a value used outside its
+ * group (by a matmul, a softmax, another kernel, an output or an update) is stored to memory.
  *
  * A kernel has one iteration space: every op in it has the same shape. A reduction may end
  * a kernel (its operand's shape is the space; the elementwise ops that feed it are computed
@@ -10,6 +10,10 @@
  * only when the loop is done. Kernels are convex: no path leaves a kernel and comes back
  * into it, so the kernels can be run one after the other. Constants and iotas join the
  * kernel of their users when all of them are in one; the backend inlines them anyway.
+ * Broadcast and one_hot are index maps (an element from their operand at a computed index,
+ * one_hot's a compare of the label with the last index), so they join like elementwise ops
+ * and are computed in registers where used: the cross-entropy backward's one_hot of the
+ * labels is never stored.
  *
  * A 2-D f32 matmul then joins the elementwise kernel that consumes it, as its epilogue (bias
  * add, activation, the activation's mask), unless that kernel holds a reduction or an update.
@@ -34,9 +38,11 @@ typedef struct {
 
 static bool is_source(const ir_node *n) { return n->op == IR_OP_CONST || n->op == IR_OP_IOTA; }
 static bool is_reduce(const ir_node *n) { return ir_ops[n->op].kind == IR_KIND_REDUCE; }
-static bool is_fusable(const ir_node *n) {
-  return ir_op_is_elementwise(n->op) || n->op == IR_OP_BROADCAST || is_reduce(n);
+/* Computed at any index of its own shape from its operands: may be a member of any kernel. */
+static bool is_pointwise(const ir_node *n) {
+  return ir_op_is_elementwise(n->op) || n->op == IR_OP_BROADCAST || n->op == IR_OP_ONE_HOT;
 }
+static bool is_fusable(const ir_node *n) { return is_pointwise(n) || is_reduce(n); }
 
 static int find(fuser *fu, int id) {
   while (fu->parent[id] != id) {
@@ -129,13 +135,13 @@ static bool is_update_value(const ir_func *f, const ir_node *x) {
   return false;
 }
 
-/* Kernel kg can be a matmul's epilogue: elementwise and broadcast ops (and sources) of the
- * matmul's shape, no reduction, no other matmul, no update value. */
+/* Kernel kg can be a matmul's epilogue: pointwise ops (and sources) of the matmul's shape,
+ * no reduction, no other matmul, no update value. */
 static bool epilogue_fits(const ir_func *f, int kg, const ir_node *mm) {
   for (int i = 0; i < f->nbody; i++) {
     const ir_node *x = f->body[i];
     if (x->kernel != kg || is_source(x)) continue;
-    if (!(ir_op_is_elementwise(x->op) || x->op == IR_OP_BROADCAST)) return false;
+    if (!is_pointwise(x)) return false;
     if (!ir_shape_equal(&x->type, &mm->type) || is_update_value(f, x)) return false;
   }
   return true;

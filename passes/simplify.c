@@ -41,6 +41,7 @@ const simp_rule simp_rules[] = {
     {"broadcast-reshape", simp_broadcast_reshape},       /* broadcast∘(leading-1s reshape) */
     {"reduce-is-reshape", simp_reduce_is_reshape},       /* reduction over size-1 axes */
     {"reduce-broadcast", simp_reduce_broadcast},         /* sum∘broadcast → scale, mean∘broadcast → x */
+    {"reduce-one-hot", simp_reduce_one_hot},             /* row sum of one_hot(y)·c → c, 0 */
 };
 const int simp_nrules = (int)(sizeof simp_rules / sizeof simp_rules[0]);
 _Static_assert(sizeof simp_rules / sizeof simp_rules[0] <= SIMP_MAX_RULES, "raise SIMP_MAX_RULES");

@@ -3,6 +3,7 @@
  *   simplify_fold.c     constant folding
  *   simplify_algebra.c  arithmetic identities (x·1, x+0, neg∘neg, ...)
  *   simplify_layout.c   layout and reduction identities (transpose∘transpose, sum∘broadcast, ...)
+ *   simplify_label.c    label identities (the sum of a scaled one_hot row)
  *
  * A rewrite is one small function: it looks at one node and returns the node that
  * replaces it, or NULL when it does not apply (and then it has emitted nothing). The
@@ -78,5 +79,7 @@ ir_node *simp_broadcast_broadcast(ir_func *f, ir_node *n);
 ir_node *simp_broadcast_reshape(ir_func *f, ir_node *n);
 ir_node *simp_reduce_is_reshape(ir_func *f, ir_node *n);
 ir_node *simp_reduce_broadcast(ir_func *f, ir_node *n);
+
+ir_node *simp_reduce_one_hot(ir_func *f, ir_node *n);  /* simplify_label.c */
 
 #endif

@@ -172,6 +172,12 @@ static const char *const corpus[] = {
     "  %4 = add %3, %3 : i32[4]\n  %5 = neg %4 : i32[4]\n  %6 = neg %5 : i32[4]\n"
     "  %7 = const 3 : i64[2]\n  %8 = const 2 : i64[2]\n  %9 = div %7, %8 : i64[2]\n  %10 = mul %j, %9 : i64[2]\n"
     "  output a = %6\n  output b = %10\n}\n",
+    /* label identities: labels in [-2, 2], so some fall outside [0, depth) */
+    "func @labels(%y: i32[6] input, %p: f32[6,2] input) {\n"
+    "  %0 = one_hot %y : f32[6,2]\n  %1 = const -0.5 : f32[6,2]\n  %2 = mul %0, %1 : f32[6,2]\n"
+    "  %3 = reduce_sum %2 axes=[1] keepdims : f32[6,1]\n  %4 = mul %p, %3 : f32[6,2]\n"
+    "  %5 = sub %2, %4 : f32[6,2]\n  %6 = reduce_sum %0 axes=[1] : f32[6]\n"
+    "  output a = %5\n  output b = %6\n}\n",
 };
 
 Test(simplify, keeps_meaning_and_every_rewrite_fires) {
