@@ -10,8 +10,8 @@
  * i mod (rows / batch).
  *
  * Prints one line of key=value pairs: compile_ms (model file to callable step: read,
- * frontend, passes, JIT), the step's planned scratch bytes, the matmul FLOPs of one step
- * (2·m·n·k summed over @train_step's matmuls), the median, min and max step time (and the
+ * frontend, passes, JIT) and compile_cpu_ms (its CPU time), the step's planned scratch
+ * bytes, the matmul FLOPs of one step (2·m·n·k summed over @train_step's matmuls), the median, min and max step time (and the
  * median CPU time of the process per step, a check on a shared machine), and the
  * loss of the first and last timed step. */
 #include <errno.h>
@@ -155,7 +155,16 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) steps = atoi(argv[++i]);
     else if (strcmp(argv[i], "--warmup") == 0 && i + 1 < argc) warmup = atoi(argv[++i]);
-    else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+      /* The range and message of `dlc train --threads`. */
+      char *end;
+      long n = strtol(argv[++i], &end, 10);
+      if (*end || end == argv[i] || n < 1 || n > 256) {
+        fprintf(stderr, "dlc_bench: error: --threads needs a whole number from 1 to 256, not '%s'\n", argv[i]);
+        return 2;
+      }
+      threads = (int)n;
+    }
     else if (strcmp(argv[i], "--rows") == 0 && i + 1 < argc) rows = atoll(argv[++i]);
     else if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc) csv = argv[++i];
     else if (argv[i][0] != '-' && !path) path = argv[i];
@@ -170,7 +179,7 @@ int main(int argc, char **argv) {
   }
 
   /* Compile: model file to callable step. */
-  double t0 = now();
+  double t0 = now(), c0 = cpu_now();
   size_t len;
   char *src = read_file(path, &len);
   if (!src) {
@@ -199,7 +208,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "dlc_bench: backend: %s\n", err.msg);
     return 1;
   }
-  double compile_ms = (now() - t0) * 1e3;
+  double compile_ms = (now() - t0) * 1e3, compile_cpu_ms = (cpu_now() - c0) * 1e3;
   double flops = matmul_flops(m);
 
   dlc_model *model = dlc_create_from(d, 42);
@@ -242,10 +251,10 @@ int main(int argc, char **argv) {
   }
   qsort(times, (size_t)steps, sizeof *times, cmp_double);
   qsort(cpu, (size_t)steps, sizeof *cpu, cmp_double);
-  printf("compile_ms=%.2f codegen_ms=%.2f optimize_ms=%.2f jit_ms=%.2f scratch_bytes=%zu param_bytes=%zu "
+  printf("compile_ms=%.2f compile_cpu_ms=%.2f codegen_ms=%.2f optimize_ms=%.2f jit_ms=%.2f scratch_bytes=%zu param_bytes=%zu "
          "state_bytes=%zu matmul_flops=%.0f median_ms=%.5f min_ms=%.5f max_ms=%.5f cpu_median_ms=%.5f loss_first=%.7g "
          "loss_last=%.7g threads=%d\n",
-         compile_ms, bt.codegen * 1e3, bt.optimize * 1e3, bt.jit * 1e3, d->scratch_bytes, d->param_bytes,
+         compile_ms, compile_cpu_ms, bt.codegen * 1e3, bt.optimize * 1e3, bt.jit * 1e3, d->scratch_bytes, d->param_bytes,
          d->state_bytes, flops, times[steps / 2] * 1e3, times[0] * 1e3, times[steps - 1] * 1e3, cpu[steps / 2] * 1e3, first, last,
          rt_threads_get());
   free(times);

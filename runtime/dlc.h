@@ -96,6 +96,12 @@ int dlc_load(dlc_model *model, const char *path);
 
 const char *dlc_last_error(void);
 
+/* Threads the compiled code runs on from now on, the caller's included: one pool per
+ * process, 1 thread unless the DLC_THREADS environment variable (read at the first step)
+ * or this call says otherwise. Results are bit-identical for any count. Not while a step
+ * runs. 0 on success; -1 when n is outside [1, 256] or a thread cannot be started. */
+int dlc_set_threads(int n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "rt.h"
+#include "rt_threads.h"
 
 #define RT_ALIGN 64
 
@@ -329,4 +330,12 @@ int dlc_load(dlc_model *model, const char *path) {
   free(ts);
   free(copy);
   return rc;
+}
+
+int dlc_set_threads(int n) {
+  if (n < 1 || n > 256) {
+    rt_set_error("dlc_set_threads: %d threads; give 1 to 256", n);
+    return -1;
+  }
+  return rt_threads_set(n);
 }

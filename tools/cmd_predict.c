@@ -17,16 +17,18 @@
 
 typedef struct {
   const char *model, *load, *data, *output;
-  int64_t batch;
+  int64_t batch, threads;
 } predict_args;
 
 static void usage(FILE *out) {
   fprintf(out,
           "usage: dlc predict MODEL.def --load W.safetensors [--data FILE] [-o OUT.csv] [--batch B]\n"
+          "                   [--threads N]\n"
           "Writes the model's output for every row of FILE (default: the model's data source) as CSV:\n"
           "  classifiers (integer labels, one score per class): class,p0,p1,...  (argmax, softmax)\n"
           "  other models: prediction (one output) or prediction0,prediction1,...\n"
-          "FILE may lack the label column. With labels, the accuracy or the loss goes to stderr.\n");
+          "FILE may lack the label column. With labels, the accuracy or the loss goes to stderr.\n"
+          "--threads N: threads the compiled model runs on (default 1, or $DLC_THREADS).\n");
 }
 
 static int parse_args(int argc, char **argv, predict_args *a) {
@@ -43,15 +45,10 @@ static int parse_args(int argc, char **argv, predict_args *a) {
       a->output = v;
     } else if (drv_option(argc, argv, &i, "--batch", &v)) {
       if (!drv_parse_int(CMD, "--batch", v, 1, 1 << 30, &a->batch)) return 2;
-    } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-      fprintf(stderr, "dlc predict: error: unknown option '%s'\n", argv[i]);
-      usage(stderr);
+    } else if (drv_option(argc, argv, &i, "--threads", &v)) {
+      if (!drv_parse_int(CMD, "--threads", v, 1, DRV_MAX_THREADS, &a->threads)) return 2;
+    } else if (!drv_input("dlc predict", argv[i], &a->model, usage)) {
       return 2;
-    } else if (a->model) {
-      fprintf(stderr, "dlc predict: error: more than one model file ('%s' and '%s')\n", a->model, argv[i]);
-      return 2;
-    } else {
-      a->model = argv[i];
     }
   }
   if (!a->model) {
@@ -125,7 +122,9 @@ int cmd_predict(int argc, char **argv) {
   if (status) return status < 0 ? 0 : status;
   status = 1;
 
-  pl_options po = {.path = a.model, .batch = a.batch};
+  be_options bo = be_options_default();
+  bo.threads = (int)a.threads; /* 0: the pool as it is (1 thread, or DLC_THREADS) */
+  pl_options po = {.path = a.model, .batch = a.batch, .backend = &bo};
   pl_model pm;
   pl_variants variants = {0};
   rt_data_spec spec = {0};

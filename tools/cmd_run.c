@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "be.h"
+#include "data.h"
 #include "dlc.h"
 #include "driver.h"
 #include "passes.h"
@@ -15,16 +16,18 @@ static void usage(FILE *out) {
   fprintf(out,
           "usage: dlc run FILE.dlir [-p PASS,...] [--print-after=PASS,...] [--steps N] [--seed S]\n"
           "               [--emit-llvm[=opt]] [--emit-asm] [--emit-dot] [-o train.so]\n"
-          "               [--target-cpu CPU] [--time-passes]\n"
+          "               [--target-cpu CPU] [--threads N] [--time-passes]\n"
           "Compiles textual IR with the backend. With --emit-* it prints and stops; with -o it\n"
           "writes train.so and train.h; otherwise it JIT-compiles the module and runs N training\n"
-          "steps (default 3) on random inputs drawn from the seed, printing each loss.\n");
+          "steps (default 3) on random inputs drawn from the seed, printing each loss, on N threads\n"
+          "(default 1, or $DLC_THREADS).\n");
 }
 
 typedef struct {
   const char *input, *pipeline, *output, *print_after, *cpu;
   bool emit_llvm, emit_llvm_opt, emit_asm, emit_dot, time;
   int steps;
+  int64_t threads; /* 0: the pool as it is */
   unsigned long long seed;
 } run_args;
 
@@ -43,6 +46,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
       a->print_after = v;
     } else if (drv_option(argc, argv, &i, "--target-cpu", &v)) {
       a->cpu = v;
+    } else if (drv_option(argc, argv, &i, "--threads", &v)) {
+      if (!drv_parse_int("run", "--threads", v, 1, DRV_MAX_THREADS, &a->threads)) return 2;
     } else if (drv_option(argc, argv, &i, "--steps", &v)) {
       a->steps = atoi(v);
     } else if (drv_option(argc, argv, &i, "--seed", &v)) {
@@ -57,12 +62,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
       a->emit_dot = true;
     } else if (!strcmp(argv[i], "--time-passes")) {
       a->time = true;
-    } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-      fprintf(stderr, "dlc run: error: unknown option '%s'\n", argv[i]);
-      usage(stderr);
+    } else if (!drv_input("dlc run", argv[i], &a->input, usage)) {
       return 2;
-    } else {
-      a->input = argv[i];
     }
   }
   if (!a->input) {
@@ -149,6 +150,7 @@ int cmd_run(int argc, char **argv) {
   be_options o = be_options_default();
   be_timings t = {0};
   o.target_cpu = a.cpu;
+  o.threads = (int)a.threads;
   o.emit_llvm = a.emit_llvm ? stdout : NULL;
   o.emit_llvm_opt = a.emit_llvm_opt ? stdout : NULL;
   o.emit_asm = a.emit_asm ? stdout : NULL;

@@ -20,12 +20,13 @@
 #include "driver.h"
 #include "mpi.h"
 #include "pipeline.h"
+#include "rt_threads.h"
 #include "rt_train.h"
 
 typedef struct {
   const char *model, *data, *test, *save, *load, *metrics, *lr;
   double test_split;
-  int64_t epochs, batch, seed, save_every, checkpoint_every;
+  int64_t epochs, batch, seed, save_every, checkpoint_every, threads;
   bool has_seed, quiet, no_shuffle, standardize, time_passes;
 } train_args;
 
@@ -51,6 +52,8 @@ static void usage(FILE *out) {
           "  --checkpoint-every N  ... and after every N steps, with the run's position: the same\n"
           "                        command with --load FILE resumes where it stopped\n"
           "  --metrics FILE        one JSON object per epoch (JSON Lines)\n"
+          "  --threads N           threads the compiled step runs on (default 1, or $DLC_THREADS);\n"
+          "                        results are the same for any N\n"
           "  --time-passes         how long each compilation stage took\n"
           "  --quiet               print errors only\n"
           "Under mpirun -np N (dlc built with MPI), it trains data-parallel on N processes: --batch\n"
@@ -93,6 +96,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
       if (!drv_parse_int(CMD, "--checkpoint-every", v, 1, INT64_C(1) << 50, &a->checkpoint_every)) return 2;
     } else if (drv_option(argc, argv, &i, "--load", &v)) {
       a->load = v;
+    } else if (drv_option(argc, argv, &i, "--threads", &v)) {
+      if (!drv_parse_int(CMD, "--threads", v, 1, DRV_MAX_THREADS, &a->threads)) return 2;
     } else if (drv_option(argc, argv, &i, "--metrics", &v)) {
       a->metrics = v;
     } else if (!strcmp(arg, "--quiet") || !strcmp(arg, "-q")) {
@@ -103,15 +108,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
       a->standardize = true;
     } else if (!strcmp(arg, "--time-passes")) {
       a->time_passes = true;
-    } else if (arg[0] == '-' && arg[1] != '\0') {
-      fprintf(stderr, "dlc train: error: unknown option '%s'\n", arg);
-      usage(stderr);
+    } else if (!drv_input("dlc train", arg, &a->model, usage)) {
       return 2;
-    } else if (a->model) {
-      fprintf(stderr, "dlc train: error: more than one model file ('%s' and '%s')\n", a->model, arg);
-      return 2;
-    } else {
-      a->model = arg;
     }
   }
   if (!a->model) {
@@ -444,7 +442,9 @@ int cmd_train(int argc, char **argv) {
   setup_gate gate = {.w = &world};
   gate.capturing = distributed && dist_capture_begin(&gate.cap);
 
-  pl_options po = {.path = a.model, .batch = a.batch, .lr = a.lr};
+  be_options bo = be_options_default();
+  bo.threads = (int)a.threads; /* 0: the pool as it is (1 thread, or DLC_THREADS) */
+  pl_options po = {.path = a.model, .batch = a.batch, .lr = a.lr, .backend = &bo};
   pl_model pm = {0};
   pl_variants variants = {0};
   rt_data_spec spec = {0}, test_spec = {0};
@@ -622,8 +622,9 @@ int cmd_train(int argc, char **argv) {
     fmt_seconds(secs, sizeof secs, compile_seconds);
     printf(", batch %lld", (long long)r.global_batch);
     if (distributed) printf(" (%d processes of %d rows)", world.size, desc->batch);
-    printf(", %d epoch%s, %s; compiled in %s\n", r.epochs, r.epochs == 1 ? "" : "s",
-           opt ? opt : "the model's optimizer", secs);
+    printf(", %d epoch%s, %s", r.epochs, r.epochs == 1 ? "" : "s", opt ? opt : "the model's optimizer");
+    if (rt_threads_get() > 1) printf(", %d threads", rt_threads_get());
+    printf("; compiled in %s\n", secs);
     if (skip_steps) printf("resuming from %s after step %lld of the run\n", a.load, (long long)skip_steps);
   }
   fflush(stdout); /* before anything on stderr, so that a log of both reads in order */

@@ -29,6 +29,9 @@ bool drv_data_load(const char *cmd, const rt_data_spec *spec, const dlc_model_de
 /* A parameter's values as "[1.99, -3.4]" (at most `max` shown, then "..."). */
 void drv_print_values(FILE *out, const float *v, int64_t n, int64_t max);
 
+/* The most threads --threads accepts: the thread pool's own bound (rt_threads_set). */
+#define DRV_MAX_THREADS 256
+
 /* Strict numbers for options: the whole text, in range; false after printing why. */
 bool drv_parse_int(const char *cmd, const char *opt, const char *text, int64_t lo, int64_t hi, int64_t *out);
 bool drv_parse_double(const char *cmd, const char *opt, const char *text, double lo, double hi, double *out);
