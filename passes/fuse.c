@@ -32,7 +32,6 @@ typedef struct {
   int *parent;        /* union-find by id; -1 = not fusable */
   ir_type *space;     /* by root: the group's iteration space */
   bool *has_reduce;   /* by root */
-  int *pos;           /* by id: body position, -1 for arguments */
   bool *in, *reach;   /* scratch for the convexity check */
 } fuser;
 
@@ -52,35 +51,34 @@ static int find(fuser *fu, int id) {
   return id;
 }
 
-/* Merging groups ra and rb is wrong if some node outside both is reached from one of them
- * and reaches one of them (that node would have to run both before and after the kernel),
- * or if a member would use the merged kernel's reduction. */
-static bool convex_after_merge(fuser *fu, int ra, int rb) {
-  const ir_func *f = fu->f;
-  for (int i = 0; i < f->nbody; i++) {
-    const ir_node *x = f->body[i];
-    int r = fu->parent[x->id] >= 0 ? find(fu, x->id) : -1;
-    fu->in[x->id] = r == ra || r == rb;
-    fu->reach[x->id] = false;
-  }
+/* Whether the nodes marked in[] can be one kernel: not if some node outside is reached from
+ * a member and reaches a member (that node would have to run both before and after the
+ * kernel), nor if a member uses a member reduction (its result exists only after the loop).
+ * in[] and reach[] are by id; arguments are never members and reach[] is scratch. */
+static bool convex(const ir_func *f, const bool *in, bool *reach) {
   for (int i = 0; i < f->nbody; i++) {
     const ir_node *x = f->body[i];
     bool from_group = false, from_outside_path = false;
     for (int a = 0; a < x->nargs; a++) {
       const ir_node *op = x->args[a];
-      if (op->id >= fu->n || fu->pos[op->id] < 0) continue;
-      if (fu->in[op->id]) from_group = true;
-      /* A reduction's result exists only after its loop: no member of its kernel uses it. */
-      if (fu->in[op->id] && fu->in[x->id] && is_reduce(op)) return false;
-      if (fu->reach[op->id]) from_outside_path = true;
+      if (in[op->id]) from_group = true;
+      if (in[op->id] && in[x->id] && is_reduce(op)) return false;
+      if (reach[op->id]) from_outside_path = true;
     }
-    if (fu->in[x->id]) {
-      if (from_outside_path) return false;
-    } else {
-      fu->reach[x->id] = from_group || from_outside_path;
-    }
+    if (in[x->id] && from_outside_path) return false;
+    reach[x->id] = !in[x->id] && (from_group || from_outside_path);
   }
   return true;
+}
+
+/* Groups ra and rb merged: still one convex kernel. */
+static bool convex_after_merge(fuser *fu, int ra, int rb) {
+  for (int i = 0; i < fu->f->nbody; i++) {
+    const ir_node *x = fu->f->body[i];
+    int r = fu->parent[x->id] >= 0 ? find(fu, x->id) : -1;
+    fu->in[x->id] = r == ra || r == rb;
+  }
+  return convex(fu->f, fu->in, fu->reach);
 }
 
 static void try_merge(fuser *fu, const ir_node *consumer, const ir_node *producer) {
@@ -148,23 +146,13 @@ static bool epilogue_fits(const ir_func *f, int kg, const ir_node *mm) {
 }
 
 /* Merging matmul mm (with the transposes of its kernel km, 0 for none) into kernel kg keeps
- * the kernels convex: no node outside them is reached from them and reaches them. */
-static bool epilogue_convex(const ir_func *f, const ir_node *mm, int km, int kg, bool *reach) {
+ * the kernels convex. */
+static bool epilogue_convex(const ir_func *f, const ir_node *mm, int km, int kg, bool *in, bool *reach) {
   for (int i = 0; i < f->nbody; i++) {
     const ir_node *x = f->body[i];
-    bool in = x == mm || x->kernel == kg || (km > 0 && x->kernel == km);
-    bool from = false;
-    for (int a = 0; a < x->nargs; a++) {
-      const ir_node *op = x->args[a];
-      if (op->id >= f->next_id) continue;
-      bool op_in = op == mm || (op->kernel > 0 && (op->kernel == kg || (km > 0 && op->kernel == km)));
-      if (ir_ops[op->op].kind == IR_KIND_ARG) op_in = false;
-      if (reach[op->id] || (!in && op_in)) from = true;
-      if (in && reach[op->id]) return false;
-    }
-    reach[x->id] = !in && from;
+    in[x->id] = x == mm || x->kernel == kg || (km > 0 && x->kernel == km);
   }
-  return true;
+  return convex(f, in, reach);
 }
 
 /* A 2-D f32 matmul joins the elementwise kernel that consumes it (bias add, activation, the
@@ -173,8 +161,9 @@ static bool epilogue_convex(const ir_func *f, const ir_node *mm, int km, int kg,
  * must store; the product itself is stored only if something outside the kernel reads it.
  * Sources have no kernel yet here: they join their users' kernel afterwards. */
 static void fuse_epilogues(ir_func *f) {
-  bool *reach = calloc((size_t)f->next_id + 1, sizeof(bool));
-  IR_ASSERT(reach);
+  size_t n = (size_t)f->next_id + 1;
+  bool *in = calloc(n, sizeof(bool)), *reach = calloc(n, sizeof(bool));
+  IR_ASSERT(in && reach);
   for (int i = 0; i < f->nbody; i++) {
     ir_node *mm = f->body[i];
     if (mm->op != IR_OP_MATMUL || mm->type.rank != 2 || mm->type.dtype != IR_F32) continue;
@@ -185,12 +174,13 @@ static void fuse_epilogues(ir_func *f) {
       bool uses = false;
       for (int a = 0; a < u->nargs; a++) uses = uses || u->args[a] == mm;
       if (!uses || kg <= 0 || kg == km || !epilogue_fits(f, kg, mm)) continue;
-      if (!epilogue_convex(f, mm, km, kg, reach)) continue;
+      if (!epilogue_convex(f, mm, km, kg, in, reach)) continue;
       for (int k = 0; k < f->nbody; k++)
         if (f->body[k] == mm || (km > 0 && f->body[k]->kernel == km)) f->body[k]->kernel = kg;
       break;
     }
   }
+  free(in);
   free(reach);
 }
 
@@ -200,16 +190,14 @@ static void fuse_func(ir_func *f) {
   fu.parent = malloc(n * sizeof(int));
   fu.space = calloc(n, sizeof(ir_type));
   fu.has_reduce = calloc(n, sizeof(bool));
-  fu.pos = malloc(n * sizeof(int));
   fu.in = calloc(n, sizeof(bool));
   fu.reach = calloc(n, sizeof(bool));
   int *number = malloc(n * sizeof(int));
-  IR_ASSERT(fu.parent && fu.space && fu.has_reduce && fu.pos && fu.in && fu.reach && number);
-  for (size_t i = 0; i < n; i++) fu.parent[i] = -1, fu.pos[i] = -1, number[i] = 0;
+  IR_ASSERT(fu.parent && fu.space && fu.has_reduce && fu.in && fu.reach && number);
+  for (size_t i = 0; i < n; i++) fu.parent[i] = -1, number[i] = 0;
   for (int i = 0; i < f->nbody; i++) {
     ir_node *x = f->body[i];
     x->kernel = 0;
-    fu.pos[x->id] = i;
     if (!is_fusable(x) || is_source(x)) continue;
     fu.parent[x->id] = x->id;
     fu.space[x->id] = is_reduce(x) ? x->args[0]->type : x->type;
@@ -258,7 +246,6 @@ static void fuse_func(ir_func *f) {
   free(fu.parent);
   free(fu.space);
   free(fu.has_reduce);
-  free(fu.pos);
   free(fu.in);
   free(fu.reach);
 }
