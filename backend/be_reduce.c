@@ -82,7 +82,8 @@ enum { ROWS_PER_VISIT = 8 };
 /* out (+)= x over every element, `per` rows of reduced axis a at a time: rows base + i*per + u
  * for i < trips (a loop when trips > 1) and u < per (unrolled). The rows are combined in
  * registers first, so the result row makes one trip through memory per `per` rows: a short
- * row is one masked vector, and a masked store does not forward to the next load. */
+ * row is one masked vector, and a masked store does not forward to the next load. a < 0 (no
+ * reduced axis longer than 1): every element once, trips = per = 1. */
 static void accumulate_rows(be_kernel *k, const ir_node *r, const bool *reduced, int a, int64_t trips,
                             int64_t base, int per) {
   be_ctx *c = k->c;
@@ -103,7 +104,7 @@ static void accumulate_rows(be_kernel *k, const ir_node *r, const bool *reduced,
   be_memo_clear(k);
   LLVMValueRef sum = NULL;
   for (int u = 0; u < per; u++) {
-    idx[a] = u == 0 ? row0 : LLVMBuildAdd(c->b, row0, be_i64(c, u), "");
+    if (a >= 0) idx[a] = u == 0 ? row0 : LLVMBuildAdd(c->b, row0, be_i64(c, u), "");
     be_store_members(k, idx);
     LLVMValueRef v = be_value_at(k, x, idx);
     sum = sum ? combine(c, r, sum, v) : v;
@@ -123,7 +124,7 @@ static void emit_reduce_rows(be_kernel *k, const ir_node *r, const bool *reduced
   be_ctx *c = k->c;
   const ir_node *x = r->args[0];
   ir_dtype dt = r->type.dtype;
-  LLVMValueRef out = k->buf[r->id], idx[IR_MAX_RANK], ridx[IR_MAX_RANK];
+  LLVMValueRef out = k->buf[r->id], ridx[IR_MAX_RANK];
   loop_nest nest;
   if (ir_type_numel(&r->type) > 0) {
     open_all(c, &r->type, ridx, &nest);
@@ -137,19 +138,8 @@ static void emit_reduce_rows(be_kernel *k, const ir_node *r, const bool *reduced
       if (reduced[d] && x->type.dims[d] > 1) a = d;
     int64_t rows = a >= 0 ? x->type.dims[a] : 1;
     int per = rows < ROWS_PER_VISIT ? (int)rows : ROWS_PER_VISIT;
-    if (a < 0) {
-      open_all(c, &x->type, idx, &nest);
-      be_memo_clear(k);
-      be_store_members(k, idx);
-      result_index(c, r, reduced, idx, ridx);
-      LLVMValueRef at = be_linear_index(c, &r->type, ridx);
-      be_store(c, dt, out, at, combine(c, r, be_load(c, dt, out, at), be_value_at(k, x, idx)));
-      be_memo_clear(k);
-      close_loops(c, &nest);
-    } else {
-      accumulate_rows(k, r, reduced, a, rows / per, 0, per);
-      if (rows % per) accumulate_rows(k, r, reduced, a, 1, rows - rows % per, (int)(rows % per));
-    }
+    accumulate_rows(k, r, reduced, a, rows / per, 0, per);
+    if (rows % per) accumulate_rows(k, r, reduced, a, 1, rows - rows % per, (int)(rows % per));
   }
   if (r->op == IR_OP_REDUCE_MEAN && ir_type_numel(&r->type) > 0) {
     open_all(c, &r->type, ridx, &nest);
