@@ -287,15 +287,16 @@ static bool geometry_of(const be_plan *p, int gi, be_mm_isa isa, mm_geom *g, con
   return true;
 }
 
-/* Floats of one task's panels: B's (kc x cn, in nr-column tiles), then A's sliver, each
- * rounded to 16 floats so both start on a cache line. */
-static int64_t task_panel_floats(const mm_geom *g) {
-  int64_t b = g->pack_b ? g->kc * ceil_div(g->cn, g->nr) * g->nr : 0;
-  int64_t a = g->pack_a ? g->kc * g->mr * A_CHUNK : 0;
-  return ceil_div(b, 16) * 16 + ceil_div(a, 16) * 16;
-}
+/* Floats of one task's panel of B (kc x cn, in nr-column tiles), rounded to 16 floats so the
+ * panel of A after it starts on a cache line. */
 static int64_t b_panel_floats(const mm_geom *g) {
   return g->pack_b ? ceil_div(g->kc * ceil_div(g->cn, g->nr) * g->nr, 16) * 16 : 0;
+}
+
+/* Floats of one task's panels: B's, then A's slivers, rounded the same way. */
+static int64_t task_panel_floats(const mm_geom *g) {
+  int64_t a = g->pack_a ? g->kc * g->mr * A_CHUNK : 0;
+  return b_panel_floats(g) + ceil_div(a, 16) * 16;
 }
 
 size_t be_matmul_panel_bytes(const be_plan *p, int gi) {

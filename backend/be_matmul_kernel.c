@@ -102,6 +102,9 @@ static LLVMValueRef fma_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef a, LLV
 
 enum { MAX_ROWS = 32, MAX_VEC = 4 };
 
+/* The k loop is unrolled by a divisor of kc, so address arithmetic is shared. */
+static int k_unroll(int64_t kc) { return kc % 4 == 0 ? 4 : kc % 2 == 0 ? 2 : 1; }
+
 static int lanes_of(const be_mm_isa *isa, const be_mk_spec *s, int v) {
   return v == s->nvec - 1 ? s->last_lanes : isa->vl;
 }
@@ -127,8 +130,7 @@ LLVMValueRef be_mm_microkernel(be_ctx *c, const be_mm_isa *isa, const be_mk_spec
                       ? load_vec(c, isa, be_mm_gep_const(c, cp, r * s->ldc + v * isa->vl), lanes_of(isa, s, v))
                       : LLVMConstNull(vt);
 
-  /* The k loop, unrolled by u (a divisor of kc) so address arithmetic is shared. */
-  int u = s->kc % 4 == 0 ? 4 : s->kc % 2 == 0 ? 2 : 1;
+  int u = k_unroll(s->kc);
   be_loop lk;
   LLVMValueRef ki = be_loop_begin(c, &lk, s->kc / u, "k");
   LLVMValueRef phi[MAX_ROWS][MAX_VEC];
@@ -205,7 +207,7 @@ LLVMValueRef be_mm_microkernel_narrow(be_ctx *c, const be_mm_isa *isa, const be_
   int lanes[MAX_VEC];
   for (int v = 0; v < V; v++) lanes[v] = v == V - 1 ? s->last_lanes : isa->vl;
 
-  int u = s->kc % 4 == 0 ? 4 : s->kc % 2 == 0 ? 2 : 1;
+  int u = k_unroll(s->kc);
   be_loop lk;
   LLVMValueRef ki = be_loop_begin(c, &lk, s->kc / u, "k");
   LLVMValueRef phi[MAX_VEC][MAX_NCOLS], cur[MAX_VEC][MAX_NCOLS];

@@ -38,18 +38,22 @@ static void slice_index(be_ctx *c, const softmax_ctx *sc, LLVMValueRef s, LLVMVa
   }
 }
 
-/* Opens the loop along the axis (idx[axis] set) and returns x at idx. */
-static LLVMValueRef along_open(be_kernel *k, const softmax_ctx *sc, be_loop *l, LLVMValueRef *idx) {
+/* Opens the loop along the axis: idx[axis] set. */
+static void axis_open(be_kernel *k, const softmax_ctx *sc, be_loop *l, LLVMValueRef *idx) {
   int64_t n = sc->x->type.dims[sc->axis];
   idx[sc->axis] = n == 1 ? be_i64(k->c, 0) : be_loop_begin(k->c, l, n, "s");
+}
+
+/* Opens the loop along the axis and returns x at idx. */
+static LLVMValueRef along_open(be_kernel *k, const softmax_ctx *sc, be_loop *l, LLVMValueRef *idx) {
+  axis_open(k, sc, l, idx);
   be_memo_clear(k);
   return be_value_at(k, sc->x, idx);
 }
 
 /* The same loop, reading the result buffer instead. */
 static LLVMValueRef out_open(be_kernel *k, const softmax_ctx *sc, be_loop *l, LLVMValueRef *idx, LLVMValueRef out) {
-  int64_t n = sc->x->type.dims[sc->axis];
-  idx[sc->axis] = n == 1 ? be_i64(k->c, 0) : be_loop_begin(k->c, l, n, "s");
+  axis_open(k, sc, l, idx);
   return be_load(k->c, sc->s->type.dtype, out, be_linear_index(k->c, &sc->s->type, idx));
 }
 
