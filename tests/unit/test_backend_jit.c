@@ -341,13 +341,10 @@ Test(backend_jit, elementwise_kernel_vectorises) {
                      "}\n";
   ir_module *m = tb_parse(text);
   tb_passes(m, "fuse");
-  ir_error err = {0};
-  char *ir = be_llvm_ir_string(m, NULL, true, &err);
-  cr_assert_not_null(ir, "%s", err.msg);
+  char *ir = tb_llvm_ir(m, true);
   cr_expect(strstr(ir, "<8 x float>") || strstr(ir, "<16 x float>"), "no 8- or 16-wide float vectors:\n%s", ir);
   free(ir);
-  char *raw = be_llvm_ir_string(m, NULL, false, &err);
-  cr_assert_not_null(raw, "%s", err.msg);
+  char *raw = tb_llvm_ir(m, false);
   cr_expect(strstr(raw, "define internal void @forward.kernel1(ptr noalias"), "kernel function:\n%s", raw);
   cr_expect(strstr(raw, "define void @dlc_entry_forward(ptr"), "entry function:\n%s", raw);
   free(raw);

@@ -27,6 +27,14 @@ static inline void tb_passes(ir_module *m, const char *pipeline) {
   cr_assert(pass_run_pipeline(m, pipeline, NULL, &err), "%s: %s", pipeline, err.msg);
 }
 
+/* The module's LLVM IR as text, optimised or as emitted; the caller frees it. */
+static inline char *tb_llvm_ir(ir_module *m, bool optimised) {
+  ir_error err = {0};
+  char *ir = be_llvm_ir_string(m, NULL, optimised, &err);
+  cr_assert_not_null(ir, "%s", err.msg);
+  return ir;
+}
+
 static inline char *tb_read(const char *path) {
   FILE *f = fopen(path, "rb");
   cr_assert_not_null(f, "cannot open %s", path);

@@ -160,9 +160,7 @@ Test(be_rows, short_rows_need_no_gather_or_scatter) {
                        "output prediction = %4");
   ir_module *m = tb_parse(text);
   tb_passes(m, "fuse");
-  ir_error err = {0};
-  char *ir = be_llvm_ir_string(m, NULL, true, &err);
-  cr_assert_not_null(ir, "%s", err.msg);
+  char *ir = tb_llvm_ir(m, true);
   const char *forward = strstr(ir, "@dlc_entry_forward");
   cr_assert_not_null(forward);
   cr_expect(!strstr(ir, "masked.scatter") && !strstr(ir, "masked.gather"), "a gather or scatter:\n%s", ir);

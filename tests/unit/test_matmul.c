@@ -128,19 +128,23 @@ Test(matmul, avx2_and_sse_code) {
     }
 }
 
+/* One thread and two give the same bits for this product (each checked against the
+ * interpreter by run_case). */
+static void expect_threads_agree(mm_shape s, int layout) {
+  float *one = run_case(s, layout, &host, 1);
+  float *two = run_case(s, layout, &host, 2);
+  cr_expect(memcmp(one, two, (size_t)(s.m * s.n) * sizeof(float)) == 0,
+            "%lldx%lldx%lld layout %d: two threads differ from one", (long long)s.m, (long long)s.k,
+            (long long)s.n, layout);
+  free(one);
+  free(two);
+}
+
 /* Two threads give the same bits as one: tasks split C, never a dot product. */
 Test(matmul, threads_are_bit_identical) {
   static const mm_shape big[] = {{200, 300, 96}, {97, 53, 600}, {31, 64, 1030}, {130, 260, 520}};
   for (size_t i = 0; i < sizeof big / sizeof big[0]; i++)
-    for (int layout = 0; layout < 4; layout++) {
-      float *one = run_case(big[i], layout, &host, 1);
-      float *two = run_case(big[i], layout, &host, 2);
-      cr_expect(memcmp(one, two, (size_t)(big[i].m * big[i].n) * sizeof(float)) == 0,
-                "%lldx%lldx%lld layout %d: two threads differ from one", (long long)big[i].m,
-                (long long)big[i].k, (long long)big[i].n, layout);
-      free(one);
-      free(two);
-    }
+    for (int layout = 0; layout < 4; layout++) expect_threads_agree(big[i], layout);
 }
 
 /* C narrower than a vector through Aᵀ (the weight gradient of a layer with few outputs):
@@ -167,15 +171,8 @@ Test(matmul, narrow_product) {
 Test(matmul, narrow_threads_are_bit_identical) {
   static const mm_shape big[] = {{1000, 600, 10}, {256, 2000, 3}, {70, 3000, 15}};
   for (size_t i = 0; i < sizeof big / sizeof big[0]; i++)
-    for (int layout = LAYOUT_TA; layout <= (LAYOUT_TA | LAYOUT_TB); layout += LAYOUT_TB) {
-      float *one = run_case(big[i], layout, &host, 1);
-      float *two = run_case(big[i], layout, &host, 2);
-      cr_expect(memcmp(one, two, (size_t)(big[i].m * big[i].n) * sizeof(float)) == 0,
-                "%lldx%lldx%lld layout %d: two threads differ from one", (long long)big[i].m,
-                (long long)big[i].k, (long long)big[i].n, layout);
-      free(one);
-      free(two);
-    }
+    for (int layout = LAYOUT_TA; layout <= (LAYOUT_TA | LAYOUT_TB); layout += LAYOUT_TB)
+      expect_threads_agree(big[i], layout);
 }
 
 /* The pool runs every task exactly once, for any task count, and nested jobs run inline. */
