@@ -174,6 +174,10 @@ _Static_assert(sizeof scalar_emitters / sizeof scalar_emitters[0] == IR_OP_COUNT
 
 be_scalar_fn be_scalar_emitter(ir_opcode op) { return scalar_emitters[op]; }
 
+bool be_scalar_code_is_long(ir_opcode op) {
+  return op == IR_OP_EXP || op == IR_OP_LOG || op == IR_OP_SIGMOID || op == IR_OP_TANH || op == IR_OP_POW;
+}
+
 /* ---- evaluation at an index ------------------------------------------------------------ */
 
 /* Values computed in the current loop body, so a node used twice is emitted once. */

@@ -184,6 +184,9 @@ void be_broadcast_index(be_ctx *c, const ir_type *from, const ir_type *to, LLVMV
 /* The scalar emitter of an elementwise op (NULL for ops that are not elementwise). */
 typedef LLVMValueRef (*be_scalar_fn)(be_ctx *c, const ir_node *n, LLVMValueRef *args);
 be_scalar_fn be_scalar_emitter(ir_opcode op);
+/* Whether op's scalar code is long: a polynomial of be_math.c (exp, log and what uses
+ * them) or a libm call. Emitters that copy a fused body per row make fewer copies of those. */
+bool be_scalar_code_is_long(ir_opcode op);
 /* Value of a layout, label or source op at idx (NULL if op is not one). */
 typedef LLVMValueRef (*be_index_fn)(be_kernel *k, const ir_node *n, LLVMValueRef *idx);
 be_index_fn be_layout_emitter(ir_opcode op);

@@ -76,8 +76,21 @@ static void result_index(be_ctx *c, const ir_node *r, const bool *reduced, LLVMV
   }
 }
 
-/* Rows of a reduced axis combined per visit of the result row (see emit_reduce_rows). */
-enum { ROWS_PER_VISIT = 8 };
+/* Rows of a reduced axis combined per visit of the result row (see emit_reduce_rows), and
+ * fewer when the fused body is long (long_body). */
+enum { ROWS_PER_VISIT = 8, ROWS_PER_VISIT_LONG = 4 };
+
+/* Whether the kernel fuses an op whose code is long (exp and log are ~30 instructions of
+ * polynomial each). A visit copies the whole fused body once per row, and LLVM's loop
+ * vectoriser then widens every copy: 8 copies of the cross-entropy gradient's exp were most
+ * of its compile time. 4 rows a visit halve that (1 row a visit, or storing the body first
+ * and summing the rows from memory, gave slower steps). */
+static bool long_body(const be_kernel *k) {
+  const be_group *g = &k->plan->groups[k->group];
+  for (int i = 0; i < g->nnodes; i++)
+    if (be_scalar_code_is_long(g->nodes[i]->op)) return true;
+  return false;
+}
 
 /* out (+)= x over every element, `per` rows of reduced axis a at a time: rows base + i*per + u
  * for i < trips (a loop when trips > 1) and u < per (unrolled). The rows are combined in
@@ -137,7 +150,8 @@ static void emit_reduce_rows(be_kernel *k, const ir_node *r, const bool *reduced
     for (int d = 0; d < x->type.rank && a < 0; d++)
       if (reduced[d] && x->type.dims[d] > 1) a = d;
     int64_t rows = a >= 0 ? x->type.dims[a] : 1;
-    int per = rows < ROWS_PER_VISIT ? (int)rows : ROWS_PER_VISIT;
+    int most = long_body(k) ? ROWS_PER_VISIT_LONG : ROWS_PER_VISIT;
+    int per = rows < most ? (int)rows : most;
     accumulate_rows(k, r, reduced, a, rows / per, 0, per);
     if (rows % per) accumulate_rows(k, r, reduced, a, 1, rows - rows % per, (int)(rows % per));
   }

@@ -81,6 +81,15 @@ static LLVMValueRef slot(be_ctx *c, const softmax_ctx *sc, LLVMValueRef arr, LLV
   return LLVMBuildInBoundsGEP2(c->b, LLVMArrayType(be_reg_type(c, sc->s->type.dtype), BLOCK), arr, at, 2, "");
 }
 
+/* Ends a loop over the slices of a block (or over its elements): kept rolled. Once the loop
+ * vectoriser has turned a short slice into one masked vector, LLVM would unroll the loop
+ * over slices 4 or 5 times, and with it every exp and log of the phase; those copies cost
+ * compile time and buy nothing, as the slices of a phase are already independent. */
+static void block_loop_end(be_ctx *c, be_loop *l) {
+  be_loop_end(c, l);
+  be_loop_keep(c, l);
+}
+
 /* The phases over the block of n slices that starts at slice s0. */
 static void emit_block(be_kernel *k, softmax_ctx *sc, LLVMValueRef s0, int64_t n) {
   be_ctx *c = k->c;
@@ -105,7 +114,7 @@ static void emit_block(be_kernel *k, softmax_ctx *sc, LLVMValueRef s0, int64_t n
   /* A slice of -inf only: shift by 0 so exp gives 0 rather than NaN. */
   LLVMValueRef isinf = LLVMBuildFCmp(c->b, LLVMRealOEQ, m, be_const_of(c, dt, -INFINITY), "");
   LLVMBuildStore(c->b, LLVMBuildSelect(c->b, isinf, be_const_of(c, dt, 0), m, ""), slot(c, sc, sc->max, ti));
-  be_loop_end(c, &lt);
+  block_loop_end(c, &lt);
 
   /* 2: exp(x - max) into the result (softmax scales it in phase 4, log_softmax overwrites it),
    * then the sums. Apart, the slices of each loop are short independent chains that overlap;
@@ -118,7 +127,7 @@ static void emit_block(be_kernel *k, softmax_ctx *sc, LLVMValueRef s0, int64_t n
   LLVMValueRef d = LLVMBuildFSub(c->b, v, m, "");
   be_store(c, dt, out, be_linear_index(c, &sc->s->type, idx), last ? d : be_exp(c, d));
   along_close(k, sc, &l);
-  be_loop_end(c, &lt);
+  block_loop_end(c, &lt);
   if (last) {
     /* Slices along the last axis lie end to end: the exp runs over the block's n * len
      * elements as one flat loop of whole vectors, not one part-filled vector per slice. */
@@ -127,7 +136,7 @@ static void emit_block(be_kernel *k, softmax_ctx *sc, LLVMValueRef s0, int64_t n
     LLVMValueRef f = be_loop_begin(c, &l, n * len, "f");
     LLVMValueRef at = LLVMBuildAdd(c->b, base, f, "");
     be_store(c, dt, out, at, be_exp(c, be_load(c, dt, out, at)));
-    be_loop_end(c, &l);
+    block_loop_end(c, &l);
   }
 
   ti = be_loop_begin(c, &lt, n, "t");
@@ -137,13 +146,13 @@ static void emit_block(be_kernel *k, softmax_ctx *sc, LLVMValueRef s0, int64_t n
   LLVMBuildStore(c->b, be_fadd_reassoc(c, LLVMBuildLoad2(c->b, t, acc, ""), e), acc);
   along_close(k, sc, &l);
   LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, t, acc, ""), slot(c, sc, sc->sum, ti));
-  be_loop_end(c, &lt);
+  block_loop_end(c, &lt);
 
   /* 3: log(sum) or 1/sum of the whole block: a loop of vectors. */
   ti = be_loop_begin(c, &lt, n, "t");
   LLVMValueRef at = slot(c, sc, sc->sum, ti), s = LLVMBuildLoad2(c->b, t, at, "");
   LLVMBuildStore(c->b, sc->log ? be_log(c, s) : LLVMBuildFDiv(c->b, be_const_of(c, dt, 1), s, ""), at);
-  be_loop_end(c, &lt);
+  block_loop_end(c, &lt);
 
   /* 4: the results. log_softmax subtracts max and log(sum) one after the other: max + log(sum)
    * first would round to the ulp of max, an error that exp(y) (the gradient's softmax) makes
@@ -161,7 +170,7 @@ static void emit_block(be_kernel *k, softmax_ctx *sc, LLVMValueRef s0, int64_t n
     be_store(c, dt, out, be_linear_index(c, &sc->s->type, idx), LLVMBuildFMul(c->b, e, scale, ""));
   }
   along_close(k, sc, &l);
-  be_loop_end(c, &lt);
+  block_loop_end(c, &lt);
 }
 
 void be_emit_softmax(be_kernel *k) {

@@ -129,6 +129,13 @@ Test(be_rows, reductions_over_rows) {
        F("%a: f32[21,10] input",
          "%0 = exp %a : f32[21,10]\n%1 = reduce_sum %0 axes=[0] : f32[10]\n%2 = broadcast %1 : f32[21,10]\n"
          "%3 = add %0, %2 : f32[21,10]\noutput prediction = %3")},
+      /* Long bodies (an exp) go 4 rows a visit: 21 rows are 5 visits and a rest of 1, with
+       * the summed value stored (above) or not, and a stored member that is not summed. */
+      {"sum of exp alone", F("%a: f32[21,10] input", "%0 = exp %a : f32[21,10]\n%1 = reduce_sum %0 axes=[0] : f32[10]\noutput prediction = %1")},
+      {"sum of 2 exp, exp kept",
+       F("%a: f32[21,10] input",
+         "%0 = exp %a : f32[21,10]\n%1 = mul %0, %0 : f32[21,10]\n%2 = reduce_sum %1 axes=[0] : f32[10]\n"
+         "%3 = broadcast %2 : f32[21,10]\n%4 = add %0, %3 : f32[21,10]\noutput prediction = %4")},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check(cases[i].name, cases[i].text, fill_uniform);
 }
