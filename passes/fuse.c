@@ -125,6 +125,15 @@ static int fuse_transposes(ir_func *f, int next) {
   return next;
 }
 
+/* Whether x is one of f's outputs or update values (stored whatever the kernels are). */
+static bool leaves_func(const ir_func *f, const ir_node *x) {
+  for (int i = 0; i < f->noutputs; i++)
+    if (f->outputs[i].value == x) return true;
+  for (int i = 0; i < f->nupdates; i++)
+    if (f->updates[i].value == x) return true;
+  return false;
+}
+
 /* Whether x is the value of one of f's updates (the planner writes those in place only from
  * elementwise kernels, so a kernel holding one stays elementwise). */
 static bool is_update_value(const ir_func *f, const ir_node *x) {
@@ -132,6 +141,55 @@ static bool is_update_value(const ir_func *f, const ir_node *x) {
     if (f->updates[i].value == x) return true;
   return false;
 }
+
+/* Whether x's value is in memory whatever happens to its user `but`: it is not a kernel's
+ * member, or leaves the function, or has another user outside its kernel. */
+static bool stored_anyway(const ir_func *f, const ir_node *x, const ir_node *but) {
+  if (is_source(x)) return true;
+  if (x->kernel <= 0 || leaves_func(f, x)) return true;
+  for (int i = 0; i < f->nbody; i++) {
+    const ir_node *u = f->body[i];
+    if (u == but) continue;
+    for (int a = 0; a < u->nargs; a++)
+      if (u->args[a] == x && (u->kernel <= 0 || u->kernel != x->kernel)) return true;
+  }
+  return false;
+}
+
+/* The one kernel all of x's users are in, fitting x's shape as an iteration space, or 0. */
+static int consumers_kernel(const ir_func *f, const ir_node *x) {
+  int k = 0;
+  for (int i = 0; i < f->nbody; i++) {
+    const ir_node *u = f->body[i];
+    bool uses = false;
+    for (int a = 0; a < u->nargs; a++) uses = uses || u->args[a] == x;
+    if (!uses) continue;
+    bool fits = (is_pointwise(u) && ir_shape_equal(&u->type, &x->type)) || (is_reduce(u) && u->args[0] == x);
+    if (u->kernel <= 0 || !fits || (k && u->kernel != k)) return 0;
+    k = u->kernel;
+  }
+  return k;
+}
+
+/* A pointwise member whose operands are stored anyway and whose users are all in one other
+ * kernel moves into that kernel: computed where it is used, it is never stored. The relu
+ * mask of the backward pass (y > 0, y stored for the weight gradient) is the case: the
+ * forward kernel then stores y alone, as eval_loss's and forward's do, and is their code. */
+static void sink_into_consumers(ir_func *f, bool *in, bool *reach) {
+  for (int i = 0; i < f->nbody; i++) {
+    ir_node *x = f->body[i];
+    if (x->kernel <= 0 || !is_pointwise(x) || is_source(x) || leaves_func(f, x)) continue;
+    int ku = consumers_kernel(f, x);
+    if (ku <= 0 || ku == x->kernel) continue;
+    bool operands_stored = true;
+    for (int a = 0; a < x->nargs; a++) operands_stored = operands_stored && stored_anyway(f, x->args[a], x);
+    if (!operands_stored) continue;
+    for (int k = 0; k < f->nbody; k++) in[f->body[k]->id] = f->body[k]->kernel == ku || f->body[k] == x;
+    if (!convex(f, in, reach)) continue;
+    x->kernel = ku;
+  }
+}
+
 
 /* Kernel kg can be a matmul's epilogue: pointwise ops (and sources) of the matmul's shape,
  * no reduction, no other matmul, no update value. */
@@ -218,6 +276,7 @@ static void fuse_func(ir_func *f) {
     x->kernel = number[r];
   }
   next = fuse_transposes(f, next);
+  sink_into_consumers(f, fu.in, fu.reach);
   fuse_epilogues(f);
   /* Sources join their users' kernel when they have exactly one and no other use. */
   int *kernel_of_users = malloc(n * sizeof(int));
@@ -240,6 +299,15 @@ static void fuse_func(ir_func *f) {
   for (int i = 0; i < f->nbody; i++) {
     ir_node *x = f->body[i];
     if (is_source(x) && kernel_of_users[x->id] > 0) x->kernel = kernel_of_users[x->id];
+  }
+  /* Sinking may have emptied a kernel: number them again, in body order, without gaps. */
+  for (size_t i = 0; i < n; i++) number[i] = 0;
+  int renumbered = 0;
+  for (int i = 0; i < f->nbody; i++) {
+    ir_node *x = f->body[i];
+    if (x->kernel <= 0) continue;
+    if (!number[x->kernel]) number[x->kernel] = ++renumbered;
+    x->kernel = number[x->kernel];
   }
   free(kernel_of_users);
   free(number);

@@ -50,9 +50,11 @@ static void vjp_tanh(ir_func *f, ir_node *n, ir_node *g, const bool *want, ir_no
 static void vjp_sigmoid(ir_func *f, ir_node *n, ir_node *g, const bool *want, ir_node **gr) {
   gr[0] = ad_mul(f, g, ad_mul(f, n, ad_sub(f, C(n, 1), n)));
 }
-/* x > 0 ? g : 0 */
+/* y > 0 ? g : 0, which is x > 0 (NaN included) read from the output, as PyTorch does: the
+ * forward kernel then stores nothing for the backward pass but y, which the weight gradient
+ * reads anyway, and is the same code as the forward of eval_loss and forward. */
 static void vjp_relu(ir_func *f, ir_node *n, ir_node *g, const bool *want, ir_node **gr) {
-  gr[0] = ad_where(f, ir_emit_binary(f, IR_OP_GT, X(0), C(X(0), 0)), g);
+  gr[0] = ad_where(f, ir_emit_binary(f, IR_OP_GT, n, C(n, 0)), g);
 }
 /* g cast back to the operand's (floating-point) dtype */
 static void vjp_cast(ir_func *f, ir_node *n, ir_node *g, const bool *want, ir_node **gr) {
