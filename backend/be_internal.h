@@ -143,16 +143,21 @@ LLVMValueRef be_libm(be_ctx *c, const char *f32_name, const char *f64_name, ir_d
 LLVMValueRef be_linear_index(be_ctx *c, const ir_type *t, LLVMValueRef *idx);
 /* A kernel function `void name(ptr noalias, ...)` with nparams buffers, builder at its entry. */
 LLVMValueRef be_begin_function(be_ctx *c, const char *name, int nparams, bool internal);
+/* The general form: nptr pointers (the first nalias noalias nocapture), then ni64 i64s. */
+LLVMValueRef be_begin_function_args(be_ctx *c, const char *name, int nptr, int nalias, int ni64, bool internal);
 void be_set_function_attrs(be_ctx *c, LLVMValueRef fn);
 LLVMValueRef be_entry_alloca(be_ctx *c, LLVMTypeRef t, const char *name);
 
-/* Counted loops with static trip counts (n >= 1), in do-while form. */
+/* Counted loops in do-while form: a static trip count n >= 1, or (be_loop_begin_dyn) a
+ * runtime one that is at least 1, where one function serves several counts. */
 typedef struct {
   LLVMBasicBlockRef preheader, header;
   LLVMValueRef index;
-  int64_t n;
+  int64_t n;          /* 0 when the count is only known at run time */
+  LLVMValueRef bound; /* the runtime count, or NULL */
 } be_loop;
 LLVMValueRef be_loop_begin(be_ctx *c, be_loop *l, int64_t n, const char *name);
+LLVMValueRef be_loop_begin_dyn(be_ctx *c, be_loop *l, LLVMValueRef n, const char *name);
 void be_loop_end(be_ctx *c, be_loop *l);
 
 /* ---- kernels ------------------------------------------------------------------------ */

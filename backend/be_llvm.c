@@ -127,9 +127,10 @@ void be_set_function_attrs(be_ctx *c, LLVMValueRef fn) {
   if (c->wide_vectors) LLVMAddTargetDependentFunctionAttr(fn, "prefer-vector-width", "512");
 }
 
-LLVMValueRef be_begin_function(be_ctx *c, const char *name, int nparams, bool internal) {
+LLVMValueRef be_begin_function_args(be_ctx *c, const char *name, int nptr, int nalias, int ni64, bool internal) {
+  int nparams = nptr + ni64;
   LLVMTypeRef params[nparams > 0 ? nparams : 1];
-  for (int i = 0; i < nparams; i++) params[i] = c->ptr;
+  for (int i = 0; i < nparams; i++) params[i] = i < nptr ? c->ptr : c->i64;
   LLVMTypeRef fty = LLVMFunctionType(c->void_t, params, (unsigned)nparams, 0);
   LLVMValueRef fn = LLVMAddFunction(c->mod, name, fty);
   if (internal) LLVMSetLinkage(fn, LLVMInternalLinkage);
@@ -139,18 +140,22 @@ LLVMValueRef be_begin_function(be_ctx *c, const char *name, int nparams, bool in
      * O3's function-level passes superlinear, and a call per kernel costs nothing. */
     unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, noinline, 0));
-    /* Each parameter is a distinct buffer (the planner never hands one kernel two views of
-     * the same memory), so loads and stores through them never alias. */
-    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
-    unsigned nocapture = LLVMGetEnumAttributeKindForName("nocapture", 9);
-    for (int i = 0; i < nparams; i++) {
-      LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
-      LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, nocapture, 0));
-    }
+  }
+  unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+  unsigned nocapture = LLVMGetEnumAttributeKindForName("nocapture", 9);
+  for (int i = 0; i < nalias; i++) {
+    LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
+    LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, nocapture, 0));
   }
   LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry");
   LLVMPositionBuilderAtEnd(c->b, entry);
   return fn;
+}
+
+LLVMValueRef be_begin_function(be_ctx *c, const char *name, int nparams, bool internal) {
+  /* Each parameter of a kernel is a distinct buffer (the planner never hands one kernel two
+   * views of the same memory), so loads and stores through them never alias. */
+  return be_begin_function_args(c, name, nparams, internal ? nparams : 0, 0, internal);
 }
 
 LLVMValueRef be_entry_alloca(be_ctx *c, LLVMTypeRef t, const char *name) {
@@ -171,6 +176,7 @@ LLVMValueRef be_entry_alloca(be_ctx *c, LLVMTypeRef t, const char *name) {
 LLVMValueRef be_loop_begin(be_ctx *c, be_loop *l, int64_t n, const char *name) {
   IR_ASSERT(n >= 1);
   l->n = n;
+  l->bound = NULL;
   l->preheader = LLVMGetInsertBlock(c->b);
   LLVMValueRef fn = LLVMGetBasicBlockParent(l->preheader);
   l->header = LLVMAppendBasicBlockInContext(c->ctx, fn, name);
@@ -180,11 +186,18 @@ LLVMValueRef be_loop_begin(be_ctx *c, be_loop *l, int64_t n, const char *name) {
   return l->index;
 }
 
+LLVMValueRef be_loop_begin_dyn(be_ctx *c, be_loop *l, LLVMValueRef n, const char *name) {
+  LLVMValueRef index = be_loop_begin(c, l, 1, name);
+  l->n = 0;
+  l->bound = n;
+  return index;
+}
+
 void be_loop_end(be_ctx *c, be_loop *l) {
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
   LLVMValueRef fn = LLVMGetBasicBlockParent(latch);
   LLVMValueRef next = LLVMBuildNUWAdd(c->b, l->index, be_i64(c, 1), "");
-  LLVMValueRef more = LLVMBuildICmp(c->b, LLVMIntULT, next, be_i64(c, l->n), "");
+  LLVMValueRef more = LLVMBuildICmp(c->b, LLVMIntULT, next, l->bound ? l->bound : be_i64(c, l->n), "");
   LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(c->ctx, fn, "");
   LLVMBuildCondBr(c->b, more, l->header, exit);
   LLVMValueRef vals[2] = {be_i64(c, 0), next};

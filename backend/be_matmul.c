@@ -8,10 +8,13 @@
  *             grid depends on the shapes only, so one thread or many compute every element
  *             of C with the same operations in the same order: bit-identical results.
  *   k blocks  K is cut into blocks of about 256 so a packed panel of B (kc x block width)
- *             stays in L2 while every row tile of A streams past it.
+ *             stays in L2 while every row tile of A streams past it. One loop runs the
+ *             blocks; the micro-kernels take a flag: the first block sets C, later ones add.
+ *             Loops that only call kernels are kept rolled (loop_or_one_end).
  *   packing   B's panel is copied into tiles of NR columns, kc rows of NR contiguous floats,
  *             zero-padded: the micro-kernel reads it with full-width vector loads. B read
- *             transposed (A·Bᵀ) is always packed; a small row-major B is read in place.
+ *             transposed (A·Bᵀ) is always packed, by vl x vl transposes in registers
+ *             (be_matmul_pack.c); a small row-major B is read in place.
  *             Panels live in the kernel's share of the step's planned scratch (be_plan.c
  *             sizes it with be_matmul_panel_bytes), one share per thread slot of the job
  *             (rt_task_slot): a step allocates nothing.
@@ -313,12 +316,15 @@ size_t be_matmul_panel_bytes(const be_plan *p, int gi) {
   return most;
 }
 
-/* A counted loop, or its only index when it runs once. */
+/* A counted loop, or its only index when it runs once. These loops only call kernels, each
+ * thousands of cycles: unrolling them buys nothing and multiplies the code LLVM compiles. */
 static LLVMValueRef loop_or_one(be_ctx *c, be_loop *l, int64_t n, const char *name) {
   return n == 1 ? be_i64(c, 0) : be_loop_begin(c, l, n, name);
 }
 static void loop_or_one_end(be_ctx *c, be_loop *l, int64_t n) {
-  if (n != 1) be_loop_end(c, l);
+  if (n == 1) return;
+  be_loop_end(c, l);
+  be_loop_keep(c, l);
 }
 
 static LLVMValueRef scaled(be_ctx *c, LLVMValueRef i, int64_t by) {
@@ -335,36 +341,30 @@ static void call_fn(be_ctx *c, LLVMValueRef fn, LLVMValueRef *args, int n) {
 
 /* `void name(ptr x nptr, i64 x ni64)`: internal, not inlined, the first nalias pointers
  * noalias (distinct buffers); the builder at its entry. */
-static LLVMValueRef begin_fn(be_ctx *c, const char *name, int nptr, int nalias, int ni64) {
-  LLVMTypeRef params[nptr + ni64 + 1];
-  for (int i = 0; i < nptr + ni64; i++) params[i] = i < nptr ? c->ptr : c->i64;
-  LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->void_t, params, (unsigned)(nptr + ni64), 0));
-  LLVMSetLinkage(fn, LLVMInternalLinkage);
-  be_set_function_attrs(c, fn);
-  unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
-  unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
-  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, noinline, 0));
-  for (int i = 0; i < nalias; i++)
-    LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
-  LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
-  return fn;
-}
-
 /* ---- the epilogue ------------------------------------------------------------------------ */
 
-/* `void epi(ptr noalias buffers..., i64 i0, i64 j0)`: the members of the matmul's kernel
- * that the plan stores (bias add, activation, its mask), for C's rows i0 .. i0+rows-1 and
- * columns j0 .. j0+cols-1, from the product the micro-kernels left in C. Run right after a
- * row of tiles gets its last k block, while it is in cache. Every value of an element is
- * computed before any is stored: the product may live in a member's buffer (be_plan.c). */
+/* `void epi(ptr noalias buffers..., i64 i0, i64 j0, i64 rows)`: the members of the matmul's
+ * kernel that the plan stores (bias add, activation, its mask), for C's rows i0 .. i0+rows-1
+ * and columns j0 .. j0+cols-1, from the product the micro-kernels left in C. Run right after
+ * a row of tiles gets its last k block, while it is in cache. Every value of an element is
+ * computed before any is stored: the product may live in a member's buffer (be_plan.c).
+ * Rows of a vector or more: the row count is the parameter, one function serves the full
+ * slivers and the last one, and a loop LLVM cannot unroll in full stays one vectorised row
+ * (a third of the compile time). Narrower rows (10 classes) would each be a vector and a
+ * scalar rest: there the count is fixed (the parameter unused), the tile unrolled in full
+ * and vectorised across rows, a function per count. */
 static LLVMValueRef epilogue_fn(mm_geom *g, int64_t rows, int64_t cols) {
   be_ctx *c = g->c;
+  bool fixed_rows = cols < g->isa.vl;
   char name[256];
-  snprintf(name, sizeof name, "%s.epi%lldx%lld", g->name, (long long)rows, (long long)cols);
+  if (fixed_rows)
+    snprintf(name, sizeof name, "%s.epi%lldx%lld", g->name, (long long)rows, (long long)cols);
+  else
+    snprintf(name, sizeof name, "%s.epi%lld", g->name, (long long)cols);
   LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
   if (fn) return fn;
   LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
-  fn = begin_fn(c, name, g->nbufs, g->nbufs, 2);
+  fn = be_begin_function_args(c, name, g->nbufs, g->nbufs, 3, true);
   const be_plan *p = g->k->plan;
   be_kernel ek = *g->k;
   ek.memo = NULL;
@@ -376,7 +376,9 @@ static LLVMValueRef epilogue_fn(mm_geom *g, int64_t rows, int64_t cols) {
   const be_group *grp = &p->groups[g->k->group];
   be_loop lr, lj;
   LLVMValueRef idx[2];
-  idx[0] = LLVMBuildAdd(c->b, LLVMGetParam(fn, (unsigned)g->nbufs), loop_or_one(c, &lr, rows, "r"), "");
+  LLVMValueRef r = fixed_rows ? loop_or_one(c, &lr, rows, "r")
+                              : be_loop_begin_dyn(c, &lr, LLVMGetParam(fn, (unsigned)g->nbufs + 2), "r");
+  idx[0] = LLVMBuildAdd(c->b, LLVMGetParam(fn, (unsigned)g->nbufs), r, "");
   idx[1] = LLVMBuildAdd(c->b, LLVMGetParam(fn, (unsigned)g->nbufs + 1), loop_or_one(c, &lj, cols, "j"), "");
   be_memo_clear(&ek);
   LLVMValueRef vals[grp->nnodes + 1];
@@ -388,8 +390,9 @@ static LLVMValueRef epilogue_fn(mm_geom *g, int64_t rows, int64_t cols) {
     const ir_node *m = grp->nodes[i];
     if (vals[i]) be_store(c, m->type.dtype, ek.buf[m->id], be_linear_index(c, &m->type, idx), vals[i]);
   }
-  loop_or_one_end(c, &lj, cols);
-  loop_or_one_end(c, &lr, rows);
+  if (cols > 1) be_loop_end(c, &lj);
+  if (cols > 1 && !fixed_rows) be_loop_keep(c, &lj);
+  if (!fixed_rows || rows > 1) be_loop_end(c, &lr);
   LLVMBuildRetVoid(c->b);
   if (ek.error && !g->k->error) {
     g->k->error = true;
@@ -412,45 +415,64 @@ typedef struct {
 
 /* The micro-kernels of one row of tiles: full column tiles, then the tail tile. a_tile is
  * A's sliver, packed (pack_a) or in place. */
-static void emit_tile_row(mm_geom *g, const part_ctx *pc, int rows, int64_t kc, bool acc, int64_t next,
-                          LLVMValueRef a_tile, LLVMValueRef b_blk, LLVMValueRef c_row) {
+static void emit_tile_row(mm_geom *g, int rows, int64_t kc, LLVMValueRef acc, int64_t next, LLVMValueRef a_tile,
+                          LLVMValueRef b_blk, LLVMValueRef c_row) {
   be_ctx *c = g->c;
-  (void)pc;
   be_mk_spec s = {.rows = rows, .nvec = g->nvec, .last_lanes = g->isa.vl, .kc = kc,
                   .a_rs = g->pack_a ? 1 : g->a_rs, .a_cs = g->pack_a ? g->mr : g->a_cs,
-                  .b_rs = g->pack_b ? g->nr : g->b_rs, .b_padded = g->pack_b, .ldc = g->N, .accumulate = acc};
+                  .b_rs = g->pack_b ? g->nr : g->b_rs, .b_padded = g->pack_b, .ldc = g->N};
   int64_t full = next / g->nr, tail = next % g->nr;
   int64_t b_step = g->pack_b ? kc * g->nr : g->nr; /* from one column tile of B to the next */
   if (full > 0) {
     LLVMValueRef mk = be_mm_microkernel(c, &g->isa, &s);
     be_loop lj;
     LLVMValueRef j = loop_or_one(c, &lj, full, "jr");
-    LLVMValueRef args[3] = {a_tile, be_mm_gep(c, b_blk, scaled(c, j, b_step)), be_mm_gep(c, c_row, scaled(c, j, g->nr))};
-    call_fn(c, mk, args, 3);
+    LLVMValueRef args[4] = {a_tile, be_mm_gep(c, b_blk, scaled(c, j, b_step)), be_mm_gep(c, c_row, scaled(c, j, g->nr)),
+                            acc};
+    call_fn(c, mk, args, 4);
     loop_or_one_end(c, &lj, full);
   }
   if (tail > 0) {
     s.nvec = (int)ceil_div(tail, g->isa.vl);
     s.last_lanes = (int)(tail - (int64_t)(s.nvec - 1) * g->isa.vl);
     LLVMValueRef mk = be_mm_microkernel(c, &g->isa, &s);
-    LLVMValueRef args[3] = {a_tile, be_mm_gep_const(c, b_blk, full * b_step), be_mm_gep_const(c, c_row, full * g->nr)};
-    call_fn(c, mk, args, 3);
+    LLVMValueRef args[4] = {a_tile, be_mm_gep_const(c, b_blk, full * b_step), be_mm_gep_const(c, c_row, full * g->nr),
+                            acc};
+    call_fn(c, mk, args, 4);
   }
 }
 
-/* The epilogue of rows x next elements of C at the part's row `i`. */
-static void call_epilogue(mm_geom *g, const part_ctx *pc, int64_t rows, int64_t next, LLVMValueRef i) {
-  LLVMValueRef args[g->nbufs + 2];
+/* The epilogue of rows x next elements of C at the part's row `i`, when `epi` (an i1: a
+ * constant, or whether this is the last block of K) holds. */
+static void call_epilogue(mm_geom *g, const part_ctx *pc, LLVMValueRef epi, int64_t rows, int64_t next,
+                          LLVMValueRef i) {
+  be_ctx *c = g->c;
+  if (LLVMIsAConstantInt(epi) && LLVMConstIntGetZExtValue(epi) == 0) return;
+  LLVMBasicBlockRef after = NULL;
+  if (!LLVMIsAConstantInt(epi)) {
+    LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(c->b));
+    LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(c->ctx, fn, "epi");
+    after = LLVMAppendBasicBlockInContext(c->ctx, fn, "");
+    LLVMBuildCondBr(c->b, epi, run, after);
+    LLVMPositionBuilderAtEnd(c->b, run);
+  }
+  LLVMValueRef args[g->nbufs + 3];
   for (int q = 0; q < g->nbufs; q++) args[q] = pc->bufs[q];
   args[g->nbufs] = LLVMBuildAdd(g->c->b, pc->row0, i, "");
   args[g->nbufs + 1] = pc->col0;
-  call_fn(g->c, epilogue_fn(g, rows, next), args, g->nbufs + 2);
+  args[g->nbufs + 2] = be_i64(g->c, rows);
+  call_fn(g->c, epilogue_fn(g, rows, next), args, g->nbufs + 3);
+  if (after) {
+    LLVMBuildBr(c->b, after);
+    LLVMPositionBuilderAtEnd(c->b, after);
+  }
 }
 
 /* Packs `slivers` slivers of A's block from row sliver `first` on (the last one `rows` rows)
  * and runs their rows of tiles, each followed by its epilogue when epi. */
 static void packed_rows(mm_geom *g, const part_ctx *pc, LLVMValueRef first, int slivers, int rows, int64_t next,
-                        int64_t kc, bool acc, bool epi, LLVMValueRef a_blk, LLVMValueRef b_blk, LLVMValueRef cp) {
+                        int64_t kc, LLVMValueRef acc, LLVMValueRef epi, LLVMValueRef a_blk, LLVMValueRef b_blk,
+                        LLVMValueRef cp) {
   be_ctx *c = g->c;
   be_pack_a_spec pa = {.slivers = slivers, .rows = rows, .mr = g->mr, .kc = kc, .a_rs = g->a_rs, .a_cs = g->a_cs};
   LLVMValueRef args[2] = {be_mm_gep(c, a_blk, scaled(c, first, g->mr * g->a_rs)), pc->ap};
@@ -458,17 +480,18 @@ static void packed_rows(mm_geom *g, const part_ctx *pc, LLVMValueRef first, int 
   for (int sl = 0; sl < slivers; sl++) {
     int r = sl == slivers - 1 ? rows : g->mr;
     LLVMValueRef i = add_i64(c, first, sl);
-    emit_tile_row(g, pc, r, kc, acc, next, be_mm_gep_const(c, pc->ap, (int64_t)sl * g->mr * kc), b_blk,
+    emit_tile_row(g, r, kc, acc, next, be_mm_gep_const(c, pc->ap, (int64_t)sl * g->mr * kc), b_blk,
                   be_mm_gep(c, cp, scaled(c, i, g->mr * g->N)));
-    if (epi) call_epilogue(g, pc, r, next, scaled(c, i, g->mr));
+    call_epilogue(g, pc, epi, r, next, scaled(c, i, g->mr));
   }
 }
 
 /* The rows of tiles of a block whose A is packed (Aᵀ: its rows are far apart), A_CHUNK slivers
  * at a time: their row p is A_CHUNK · mr contiguous floats of the source (whole cache lines
  * for mr = 12), which one pass copies, instead of a line a sliver. */
-static void emit_rows_packed(mm_geom *g, const part_ctx *pc, int64_t mext, int64_t next, int64_t kc, bool acc,
-                             bool epi, LLVMValueRef a_blk, LLVMValueRef b_blk, LLVMValueRef cp) {
+static void emit_rows_packed(mm_geom *g, const part_ctx *pc, int64_t mext, int64_t next, int64_t kc,
+                             LLVMValueRef acc, LLVMValueRef epi, LLVMValueRef a_blk, LLVMValueRef b_blk,
+                             LLVMValueRef cp) {
   be_ctx *c = g->c;
   int64_t full = mext / g->mr, tail = mext % g->mr, nch = full / A_CHUNK, rest = full % A_CHUNK;
   if (nch > 0) {
@@ -483,7 +506,7 @@ static void emit_rows_packed(mm_geom *g, const part_ctx *pc, int64_t mext, int64
 }
 
 /* The rows of tiles of a narrow product (plan_narrow): K in one call each, then the epilogue. */
-static void emit_rows_narrow(mm_geom *g, const part_ctx *pc, int64_t mext, bool epi, LLVMValueRef a,
+static void emit_rows_narrow(mm_geom *g, const part_ctx *pc, int64_t mext, LLVMValueRef epi, LLVMValueRef a,
                              LLVMValueRef b, LLVMValueRef cp) {
   be_ctx *c = g->c;
   int vl = g->isa.vl;
@@ -495,7 +518,7 @@ static void emit_rows_narrow(mm_geom *g, const part_ctx *pc, int64_t mext, bool 
     LLVMValueRef i = loop_or_one(c, &li, full, "ir");
     LLVMValueRef args[3] = {be_mm_gep(c, a, scaled(c, i, g->mr)), b, be_mm_gep(c, cp, scaled(c, i, g->mr * g->N))};
     call_fn(c, be_mm_microkernel_narrow(c, &g->isa, &s), args, 3);
-    if (epi) call_epilogue(g, pc, g->mr, g->N, scaled(c, i, g->mr));
+    call_epilogue(g, pc, epi, g->mr, g->N, scaled(c, i, g->mr));
     loop_or_one_end(c, &li, full);
   }
   if (tail > 0) {
@@ -503,17 +526,18 @@ static void emit_rows_narrow(mm_geom *g, const part_ctx *pc, int64_t mext, bool 
     s.last_lanes = (int)(tail - (int64_t)(s.nvec - 1) * vl);
     LLVMValueRef args[3] = {be_mm_gep_const(c, a, full * g->mr), b, be_mm_gep_const(c, cp, full * g->mr * g->N)};
     call_fn(c, be_mm_microkernel_narrow(c, &g->isa, &s), args, 3);
-    if (epi) call_epilogue(g, pc, tail, g->N, be_i64(c, full * g->mr));
+    call_epilogue(g, pc, epi, tail, g->N, be_i64(c, full * g->mr));
   }
 }
 
-/* One k block of a task: pack B's panel (if packed), then every tile of the task's C; after
- * the last block, each row of tiles gets its epilogue. */
-static void emit_block(mm_geom *g, const part_ctx *pc, int64_t mext, int64_t next, int64_t kc, bool acc,
-                       bool last, LLVMValueRef a_blk, LLVMValueRef b_blk, LLVMValueRef cp) {
+/* One k block of a task: pack B's panel (if packed), then every tile of C, which starts from
+ * zero or adds to what earlier blocks left as `acc` (i64) says; each row of tiles gets its
+ * epilogue when `epi` (i1) holds. */
+static void emit_block(mm_geom *g, const part_ctx *pc, int64_t mext, int64_t next, int64_t kc, LLVMValueRef acc,
+                       LLVMValueRef epi, LLVMValueRef a_blk, LLVMValueRef b_blk, LLVMValueRef cp) {
   be_ctx *c = g->c;
   if (g->narrow) {
-    emit_rows_narrow(g, pc, mext, last && g->epilogue, a_blk, b_blk, cp);
+    emit_rows_narrow(g, pc, mext, epi, a_blk, b_blk, cp);
     return;
   }
   if (g->pack_b) {
@@ -522,7 +546,6 @@ static void emit_block(mm_geom *g, const part_ctx *pc, int64_t mext, int64_t nex
     call_fn(c, be_mm_pack_b(c, &g->isa, &ps), args, 2);
     b_blk = pc->bp;
   }
-  bool epi = last && g->epilogue;
   int64_t full = mext / g->mr, tail = mext % g->mr;
   if (g->pack_a) {
     emit_rows_packed(g, pc, mext, next, kc, acc, epi, a_blk, b_blk, cp);
@@ -531,15 +554,15 @@ static void emit_block(mm_geom *g, const part_ctx *pc, int64_t mext, int64_t nex
   if (full > 0) {
     be_loop li;
     LLVMValueRef i = loop_or_one(c, &li, full, "ir");
-    emit_tile_row(g, pc, g->mr, kc, acc, next, be_mm_gep(c, a_blk, scaled(c, i, g->mr * g->a_rs)), b_blk,
+    emit_tile_row(g, g->mr, kc, acc, next, be_mm_gep(c, a_blk, scaled(c, i, g->mr * g->a_rs)), b_blk,
                   be_mm_gep(c, cp, scaled(c, i, g->mr * g->N)));
-    if (epi) call_epilogue(g, pc, g->mr, next, scaled(c, i, g->mr));
+    call_epilogue(g, pc, epi, g->mr, next, scaled(c, i, g->mr));
     loop_or_one_end(c, &li, full);
   }
   if (tail > 0) {
-    emit_tile_row(g, pc, (int)tail, kc, acc, next, be_mm_gep_const(c, a_blk, full * g->mr * g->a_rs), b_blk,
+    emit_tile_row(g, (int)tail, kc, acc, next, be_mm_gep_const(c, a_blk, full * g->mr * g->a_rs), b_blk,
                   be_mm_gep_const(c, cp, full * g->mr * g->N));
-    if (epi) call_epilogue(g, pc, tail, next, be_i64(c, full * g->mr));
+    call_epilogue(g, pc, epi, tail, next, be_i64(c, full * g->mr));
   }
 }
 
@@ -552,7 +575,7 @@ static LLVMValueRef emit_part(mm_geom *g, int64_t mext, int64_t next) {
   snprintf(name, sizeof name, "%s.part%lldx%lld", g->name, (long long)mext, (long long)next);
   LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
   if (fn) return fn;
-  fn = begin_fn(c, name, 5, 0, 2);
+  fn = be_begin_function_args(c, name, 5, 0, 2, true);
   LLVMValueRef a = LLVMGetParam(fn, 0), b = LLVMGetParam(fn, 1), cp = LLVMGetParam(fn, 2),
                panels = LLVMGetParam(fn, 3), bufs = LLVMGetParam(fn, 4);
   LLVMValueRef loaded[g->nbufs + 1];
@@ -563,23 +586,25 @@ static LLVMValueRef emit_part(mm_geom *g, int64_t mext, int64_t next) {
   part_ctx pc = {.bp = g->pack_b ? panels : NULL,
                  .ap = g->pack_a ? be_mm_gep_const(c, panels, b_panel_floats(g)) : NULL,
                  .bufs = loaded, .row0 = LLVMGetParam(fn, 5), .col0 = LLVMGetParam(fn, 6)};
-  /* Blocks: the first sets C, the others add to it; the last one (a full block or the
-   * tail) is peeled off the loop so that it alone runs the epilogue. */
-  int64_t nblocks = g->nkfull + (g->kctail > 0);
-  emit_block(g, &pc, mext, next, g->kc, false, nblocks == 1, a, b, cp);
-  int64_t nmid = g->nkfull - 1 - (g->kctail == 0 && g->nkfull > 1);
-  if (nmid > 0) {
+  /* One loop over the full blocks of K (the first sets C, the others add to it), then the
+   * shorter tail block; the last of them all runs the epilogue. */
+  LLVMValueRef no = LLVMConstInt(c->i1, 0, 0), yes = LLVMConstInt(c->i1, 1, 0);
+  bool tail = g->kctail > 0;
+  if (g->nkfull > 0) {
     be_loop lk;
-    LLVMValueRef kb = add_i64(c, loop_or_one(c, &lk, nmid, "kb"), 1);
+    LLVMValueRef kb = loop_or_one(c, &lk, g->nkfull, "kb");
+    LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, kb, be_i64(c, 0), "");
+    LLVMValueRef acc = LLVMBuildZExt(c->b, LLVMBuildNot(c->b, first, ""), c->i64, "");
+    LLVMValueRef epi = !g->epilogue || tail ? no : LLVMBuildICmp(c->b, LLVMIntEQ, kb, be_i64(c, g->nkfull - 1), "");
     LLVMValueRef p0 = scaled(c, kb, g->kc);
-    emit_block(g, &pc, mext, next, g->kc, true, false, be_mm_gep(c, a, scaled(c, p0, g->a_cs)),
+    emit_block(g, &pc, mext, next, g->kc, acc, epi, be_mm_gep(c, a, scaled(c, p0, g->a_cs)),
                be_mm_gep(c, b, scaled(c, p0, g->b_rs)), cp);
-    loop_or_one_end(c, &lk, nmid);
+    loop_or_one_end(c, &lk, g->nkfull);
   }
-  if (nblocks > 1) {
-    int64_t p0 = (nblocks - 1) * g->kc, kc = g->kctail > 0 ? g->kctail : g->kc;
-    emit_block(g, &pc, mext, next, kc, true, true, be_mm_gep_const(c, a, p0 * g->a_cs),
-               be_mm_gep_const(c, b, p0 * g->b_rs), cp);
+  if (tail) {
+    int64_t p0 = g->nkfull * g->kc;
+    emit_block(g, &pc, mext, next, g->kctail, be_i64(c, g->nkfull > 0), g->epilogue ? yes : no,
+               be_mm_gep_const(c, a, p0 * g->a_cs), be_mm_gep_const(c, b, p0 * g->b_rs), cp);
   }
   LLVMBuildRetVoid(c->b);
   return fn;
@@ -727,8 +752,9 @@ void be_emit_matmul(be_kernel *k) {
     snprintf(k->errmsg, sizeof k->errmsg, "a matmul with an epilogue must have a 2-D product (%%%d)", mm->id);
     return;
   }
-  LLVMValueRef args[g.nbufs + 2];
+  LLVMValueRef args[g.nbufs + 3];
   for (int q = 0; q < g.nbufs; q++) args[q] = LLVMGetParam(g.kfn, (unsigned)q);
   args[g.nbufs] = args[g.nbufs + 1] = be_i64(k->c, 0);
-  call_fn(k->c, epilogue_fn(&g, mm->type.dims[0], mm->type.dims[1]), args, g.nbufs + 2);
+  args[g.nbufs + 2] = be_i64(k->c, mm->type.dims[0]);
+  call_fn(k->c, epilogue_fn(&g, mm->type.dims[0], mm->type.dims[1]), args, g.nbufs + 3);
 }

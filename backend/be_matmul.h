@@ -1,6 +1,6 @@
 /* The matmul code generator's pieces, shared by be_matmul.c (which layout, blocking and task
  * split a matmul gets, and the kernel around them) and be_matmul_kernel.c (the register-
- * blocked micro-kernel and the packing of B). Internal to the backend. */
+ * blocked micro-kernel) and be_matmul_pack.c (the packing of A and B). Internal to the backend. */
 #ifndef DLC_BE_MATMUL_H
 #define DLC_BE_MATMUL_H
 
@@ -29,11 +29,11 @@ typedef struct {
   int64_t b_rs;
   bool b_padded;     /* B's rows hold nvec full vectors (packed, zero-padded): no masked loads */
   int64_t ldc;
-  bool accumulate;   /* C += (a later block of K), else C = */
 } be_mk_spec;
 
-/* The micro-kernel function `void(ptr a, ptr b, ptr c)` for spec, emitted on first use.
- * Leaves the builder where it was. */
+/* The micro-kernel function `void(ptr a, ptr b, ptr c, i64 acc)` for spec, emitted on first
+ * use: C += A·B where acc is not 0 (a later block of K), else C = A·B. One function serves
+ * every block of K of the same size. Leaves the builder where it was. */
 LLVMValueRef be_mm_microkernel(be_ctx *c, const be_mm_isa *isa, const be_mk_spec *s);
 
 /* The narrow micro-kernel, for C narrower than one vector read through Aᵀ (the weight
@@ -80,5 +80,9 @@ LLVMValueRef be_mm_pack_a(be_ctx *c, const be_mm_isa *isa, const be_pack_a_spec 
 /* Helpers of both files. */
 LLVMValueRef be_mm_gep(be_ctx *c, LLVMValueRef base, LLVMValueRef index); /* float* + index */
 LLVMValueRef be_mm_gep_const(be_ctx *c, LLVMValueRef base, int64_t index);
+/* A vector of `lanes` valid floats at p (unaligned; masked below vl lanes, the rest zero),
+ * and its store (masked below vl lanes). */
+LLVMValueRef be_mm_load_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef p, int lanes);
+void be_mm_store_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef v, LLVMValueRef p, int lanes);
 
 #endif

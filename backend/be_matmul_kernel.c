@@ -1,4 +1,4 @@
-/* The matmul micro-kernel and the packing of B, emitted as explicit vector operations.
+/* The matmul micro-kernels, emitted as explicit vector operations.
  *
  * The micro-kernel keeps a rows x (nvec * vl) tile of C in registers for the whole kc loop:
  * each step loads nvec vectors of B's row p, broadcasts A(i, p) for every row i and does
@@ -58,7 +58,7 @@ static LLVMValueRef call_overloaded(be_ctx *c, const char *name, LLVMTypeRef *ov
 }
 
 /* A vector of `lanes` valid floats at p (unaligned); the rest zero and never touched. */
-static LLVMValueRef load_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef p, int lanes) {
+LLVMValueRef be_mm_load_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef p, int lanes) {
   LLVMTypeRef vt = vec_t(c, isa);
   if (lanes >= isa->vl) {
     LLVMValueRef v = LLVMBuildLoad2(c->b, vt, p, "");
@@ -70,7 +70,7 @@ static LLVMValueRef load_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef p, in
   return call_overloaded(c, "llvm.masked.load", over, 2, args, 4);
 }
 
-static void store_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef v, LLVMValueRef p, int lanes) {
+void be_mm_store_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef v, LLVMValueRef p, int lanes) {
   if (lanes >= isa->vl) {
     LLVMValueRef s = LLVMBuildStore(c->b, v, p);
     LLVMSetAlignment(s, 4);
@@ -102,8 +102,10 @@ static LLVMValueRef fma_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef a, LLV
 
 enum { MAX_ROWS = 32, MAX_VEC = 4 };
 
-/* The k loop is unrolled by a divisor of kc, so address arithmetic is shared. */
-static int k_unroll(int64_t kc) { return kc % 4 == 0 ? 4 : kc % 2 == 0 ? 2 : 1; }
+/* The k loop is unrolled by a divisor of kc, so address arithmetic is shared. Two steps
+ * already hide the loop's overhead behind 2 x rows x nvec FMAs; four ran no faster and cost
+ * LLVM twice the instruction selection. */
+static int k_unroll(int64_t kc) { return kc % 2 == 0 ? 2 : 1; }
 
 static int lanes_of(const be_mm_isa *isa, const be_mk_spec *s, int v) {
   return v == s->nvec - 1 ? s->last_lanes : isa->vl;
@@ -112,23 +114,37 @@ static int lanes_of(const be_mm_isa *isa, const be_mk_spec *s, int v) {
 LLVMValueRef be_mm_microkernel(be_ctx *c, const be_mm_isa *isa, const be_mk_spec *s) {
   IR_ASSERT(s->rows >= 1 && s->rows <= MAX_ROWS && s->nvec >= 1 && s->nvec <= MAX_VEC && s->kc >= 1);
   char name[200];
-  snprintf(name, sizeof name, "dlc.mk.v%d.r%d.n%d.l%d.k%lld.a%lld_%lld.b%lld%s.c%lld.%s", isa->vl,
-           s->rows, s->nvec, s->last_lanes, (long long)s->kc, (long long)s->a_rs, (long long)s->a_cs,
-           (long long)s->b_rs, s->b_padded ? "p" : "", (long long)s->ldc, s->accumulate ? "acc" : "set");
+  snprintf(name, sizeof name, "dlc.mk.v%d.r%d.n%d.l%d.k%lld.a%lld_%lld.b%lld%s.c%lld", isa->vl, s->rows,
+           s->nvec, s->last_lanes, (long long)s->kc, (long long)s->a_rs, (long long)s->a_cs, (long long)s->b_rs,
+           s->b_padded ? "p" : "", (long long)s->ldc);
   LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
   if (fn) return fn;
   LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
-  fn = be_begin_function(c, name, 3, true);
+  fn = be_begin_function_args(c, name, 3, 3, 1, true);
   LLVMValueRef a = LLVMGetParam(fn, 0), b = LLVMGetParam(fn, 1), cp = LLVMGetParam(fn, 2);
   LLVMTypeRef vt = vec_t(c, isa);
   int R = s->rows, V = s->nvec;
 
-  LLVMValueRef acc[MAX_ROWS][MAX_VEC];
+  /* The tile starts from C (a later block of K) or from zero, as the flag says. */
+  LLVMBasicBlockRef entry = LLVMGetInsertBlock(c->b);
+  LLVMBasicBlockRef load_c = LLVMAppendBasicBlockInContext(c->ctx, fn, "load_c");
+  LLVMBasicBlockRef start = LLVMAppendBasicBlockInContext(c->ctx, fn, "start");
+  LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntNE, LLVMGetParam(fn, 3), be_i64(c, 0), ""), load_c, start);
+  LLVMPositionBuilderAtEnd(c->b, load_c);
+  LLVMValueRef loaded[MAX_ROWS][MAX_VEC];
   for (int r = 0; r < R; r++)
     for (int v = 0; v < V; v++)
-      acc[r][v] = s->accumulate
-                      ? load_vec(c, isa, be_mm_gep_const(c, cp, r * s->ldc + v * isa->vl), lanes_of(isa, s, v))
-                      : LLVMConstNull(vt);
+      loaded[r][v] = be_mm_load_vec(c, isa, be_mm_gep_const(c, cp, r * s->ldc + v * isa->vl), lanes_of(isa, s, v));
+  LLVMBuildBr(c->b, start);
+  LLVMPositionBuilderAtEnd(c->b, start);
+  LLVMValueRef acc[MAX_ROWS][MAX_VEC];
+  for (int r = 0; r < R; r++)
+    for (int v = 0; v < V; v++) {
+      acc[r][v] = LLVMBuildPhi(c->b, vt, "c0");
+      LLVMValueRef vals[2] = {LLVMConstNull(vt), loaded[r][v]};
+      LLVMBasicBlockRef blocks[2] = {entry, load_c};
+      LLVMAddIncoming(acc[r][v], vals, blocks, 2);
+    }
 
   int u = k_unroll(s->kc);
   be_loop lk;
@@ -145,7 +161,7 @@ LLVMValueRef be_mm_microkernel(be_ctx *c, const be_mm_isa *isa, const be_mk_spec
     LLVMValueRef bv[MAX_VEC];
     for (int v = 0; v < V; v++) {
       LLVMValueRef p = be_mm_gep_const(c, b_row, q * s->b_rs + v * isa->vl);
-      bv[v] = load_vec(c, isa, p, s->b_padded ? isa->vl : lanes_of(isa, s, v));
+      bv[v] = be_mm_load_vec(c, isa, p, s->b_padded ? isa->vl : lanes_of(isa, s, v));
     }
     for (int r = 0; r < R; r++) {
       LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, be_mm_gep_const(c, a_row, r * s->a_rs + q * s->a_cs), "");
@@ -155,6 +171,7 @@ LLVMValueRef be_mm_microkernel(be_ctx *c, const be_mm_isa *isa, const be_mk_spec
   }
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
   be_loop_end(c, &lk);
+  be_loop_keep(c, &lk); /* already unrolled by u: more copies only cost compile time */
   for (int r = 0; r < R; r++)
     for (int v = 0; v < V; v++) {
       LLVMValueRef vals[2] = {acc[r][v], cur[r][v]};
@@ -163,7 +180,7 @@ LLVMValueRef be_mm_microkernel(be_ctx *c, const be_mm_isa *isa, const be_mk_spec
     }
   for (int r = 0; r < R; r++)
     for (int v = 0; v < V; v++)
-      store_vec(c, isa, cur[r][v], be_mm_gep_const(c, cp, r * s->ldc + v * isa->vl), lanes_of(isa, s, v));
+      be_mm_store_vec(c, isa, cur[r][v], be_mm_gep_const(c, cp, r * s->ldc + v * isa->vl), lanes_of(isa, s, v));
   LLVMBuildRetVoid(c->b);
   LLVMPositionBuilderAtEnd(c->b, saved);
   return fn;
@@ -173,20 +190,30 @@ LLVMValueRef be_mm_microkernel(be_ctx *c, const be_mm_isa *isa, const be_mk_spec
 
 enum { MAX_NCOLS = 16 };
 
-/* C's rows from the narrow kernel's Cᵀ tile (acc[v][j], lane l = row v*vl + l): row by row,
- * the row's `cols` lanes gathered into one vector by shuffles and stored masked, one store a
- * row instead of one an element. */
+/* C's rows from the narrow kernel's Cᵀ tile (acc[v][j], lane l = row v*vl + l): the tile goes
+ * to the stack as it is, then a loop over C's rows gathers each row's `cols` floats (stride
+ * one column of the tile) and stores them masked. A shuffle network built per row instead
+ * costs LLVM's instruction selection far more than the kernel's whole k loop, and this kernel
+ * runs once per 32 rows of a weight gradient: its store is never what the step waits on. */
 static void store_transposed(be_ctx *c, const be_mm_isa *isa, const be_mk_narrow_spec *s,
-                             LLVMValueRef acc[][MAX_NCOLS], const int *lanes, LLVMValueRef cp) {
-  for (int v = 0; v < s->nvec; v++)
-    for (int l = 0; l < lanes[v]; l++) {
-      LLVMValueRef row = LLVMGetUndef(vec_t(c, isa));
-      for (int j = 0; j < s->cols; j++) {
-        LLVMValueRef x = LLVMBuildExtractElement(c->b, acc[v][j], LLVMConstInt(c->i32, (unsigned)l, 0), "");
-        row = LLVMBuildInsertElement(c->b, row, x, LLVMConstInt(c->i32, (unsigned)j, 0), "");
-      }
-      store_vec(c, isa, row, be_mm_gep_const(c, cp, ((int64_t)v * isa->vl + l) * s->ldc), s->cols);
-    }
+                             LLVMValueRef acc[][MAX_NCOLS], LLVMValueRef cp) {
+  int64_t col_len = (int64_t)s->nvec * isa->vl, rows = col_len - isa->vl + s->last_lanes;
+  LLVMValueRef tile = be_entry_alloca(c, LLVMArrayType2(c->f32, (uint64_t)(col_len * s->cols)), "tile");
+  for (int j = 0; j < s->cols; j++)
+    for (int v = 0; v < s->nvec; v++)
+      be_mm_store_vec(c, isa, acc[v][j], be_mm_gep_const(c, tile, j * col_len + v * isa->vl), isa->vl);
+  LLVMValueRef offsets[64];
+  for (int j = 0; j < isa->vl; j++) offsets[j] = be_i64(c, j < s->cols ? j * col_len : 0);
+  LLVMValueRef offset_vec = LLVMConstVector(offsets, (unsigned)isa->vl);
+  be_loop lr;
+  LLVMValueRef r = be_loop_begin(c, &lr, rows, "row");
+  LLVMValueRef ptrs = LLVMBuildGEP2(c->b, c->f32, be_mm_gep(c, tile, r), &offset_vec, 1, "");
+  LLVMTypeRef over[2] = {vec_t(c, isa), LLVMTypeOf(ptrs)};
+  LLVMValueRef args[4] = {ptrs, LLVMConstInt(c->i32, 4, 0), lane_mask(c, isa, s->cols), LLVMConstNull(vec_t(c, isa))};
+  LLVMValueRef row = call_overloaded(c, "llvm.masked.gather", over, 2, args, 4);
+  be_mm_store_vec(c, isa, row, be_mm_gep(c, cp, LLVMBuildMul(c->b, r, be_i64(c, s->ldc), "")), s->cols);
+  be_loop_end(c, &lr);
+  be_loop_keep(c, &lr);
 }
 
 /* The same chain of FMAs per element as be_mm_microkernel (p = 0 .. kc-1, a·b + acc), so
@@ -218,7 +245,7 @@ LLVMValueRef be_mm_microkernel_narrow(be_ctx *c, const be_mm_isa *isa, const be_
   LLVMValueRef b_row = be_mm_gep(c, b, LLVMBuildMul(c->b, p0, be_i64(c, s->b_rs), ""));
   for (int q = 0; q < u; q++) {
     LLVMValueRef av[MAX_VEC];
-    for (int v = 0; v < V; v++) av[v] = load_vec(c, isa, be_mm_gep_const(c, a_col, q * s->a_cs + v * isa->vl), lanes[v]);
+    for (int v = 0; v < V; v++) av[v] = be_mm_load_vec(c, isa, be_mm_gep_const(c, a_col, q * s->a_cs + v * isa->vl), lanes[v]);
     for (int j = 0; j < J; j++) {
       LLVMValueRef y = LLVMBuildLoad2(c->b, c->f32, be_mm_gep_const(c, b_row, q * s->b_rs + j * s->b_cs), "");
       LLVMValueRef ys = splat(c, isa, y);
@@ -227,118 +254,14 @@ LLVMValueRef be_mm_microkernel_narrow(be_ctx *c, const be_mm_isa *isa, const be_
   }
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
   be_loop_end(c, &lk);
+  be_loop_keep(c, &lk); /* already unrolled by u: more copies only cost compile time */
   for (int v = 0; v < V; v++)
     for (int j = 0; j < J; j++) {
       LLVMValueRef vals[2] = {LLVMConstNull(vt), cur[v][j]};
       LLVMBasicBlockRef blocks[2] = {lk.preheader, latch};
       LLVMAddIncoming(phi[v][j], vals, blocks, 2);
     }
-  store_transposed(c, isa, s, cur, lanes, cp);
-  LLVMBuildRetVoid(c->b);
-  LLVMPositionBuilderAtEnd(c->b, saved);
-  return fn;
-}
-
-/* ---- packing B ------------------------------------------------------------------------- */
-
-LLVMValueRef be_mm_pack_b(be_ctx *c, const be_mm_isa *isa, const be_pack_spec *s) {
-  char name[160];
-  snprintf(name, sizeof name, "dlc.packb.v%d.k%lld.n%lld.r%lld.b%lld_%lld", isa->vl, (long long)s->kc,
-           (long long)s->cols, (long long)s->nr, (long long)s->b_rs, (long long)s->b_cs);
-  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
-  if (fn) return fn;
-  LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
-  fn = be_begin_function(c, name, 2, true);
-  LLVMValueRef src = LLVMGetParam(fn, 0), dst = LLVMGetParam(fn, 1);
-  int64_t nr = s->nr, full = s->cols / nr, tail = s->cols % nr, tile = s->kc * nr;
-  int nvec = (int)(nr / isa->vl);
-
-  if (s->b_cs == 1) {
-    /* Rows of B are contiguous: copy them a vector at a time; the tail tile masked. */
-    for (int part = 0; part < 2; part++) {
-      int64_t ntiles = part == 0 ? full : tail > 0;
-      if (ntiles == 0) continue;
-      be_loop lt, lp;
-      LLVMValueRef t = ntiles == 1 ? be_i64(c, part == 0 ? 0 : full) : be_loop_begin(c, &lt, ntiles, "t");
-      LLVMValueRef p = be_loop_begin(c, &lp, s->kc, "p");
-      LLVMValueRef from = be_mm_gep(c, src, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, p, be_i64(c, s->b_rs), ""),
-                                                         LLVMBuildMul(c->b, t, be_i64(c, nr), ""), ""));
-      LLVMValueRef to = be_mm_gep(c, dst, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, t, be_i64(c, tile), ""),
-                                                       LLVMBuildMul(c->b, p, be_i64(c, nr), ""), ""));
-      for (int v = 0; v < nvec; v++) {
-        int64_t lanes = part == 0 ? isa->vl : tail - (int64_t)v * isa->vl;
-        LLVMValueRef x = lanes <= 0 ? LLVMConstNull(vec_t(c, isa))
-                                    : load_vec(c, isa, be_mm_gep_const(c, from, v * isa->vl), (int)(lanes > isa->vl ? isa->vl : lanes));
-        store_vec(c, isa, x, be_mm_gep_const(c, to, v * isa->vl), isa->vl);
-      }
-      be_loop_end(c, &lp);
-      if (ntiles > 1) be_loop_end(c, &lt);
-    }
-  } else {
-    /* Columns of B are contiguous (B is read transposed): walk each column along p, which
-     * reads memory in order, and scatter into the tile's rows. */
-    be_loop lj, lp;
-    if (s->cols > 0) {
-      LLVMValueRef j = s->cols == 1 ? be_i64(c, 0) : be_loop_begin(c, &lj, s->cols, "j");
-      LLVMValueRef t = LLVMBuildUDiv(c->b, j, be_i64(c, nr), "");
-      LLVMValueRef col = LLVMBuildURem(c->b, j, be_i64(c, nr), "");
-      LLVMValueRef to0 = be_mm_gep(c, dst, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, t, be_i64(c, tile), ""), col, ""));
-      LLVMValueRef from0 = be_mm_gep(c, src, LLVMBuildMul(c->b, j, be_i64(c, s->b_cs), ""));
-      LLVMValueRef p = be_loop_begin(c, &lp, s->kc, "p");
-      LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, be_mm_gep(c, from0, LLVMBuildMul(c->b, p, be_i64(c, s->b_rs), "")), "");
-      LLVMBuildStore(c->b, x, be_mm_gep(c, to0, LLVMBuildMul(c->b, p, be_i64(c, nr), "")));
-      be_loop_end(c, &lp);
-      if (s->cols != 1) be_loop_end(c, &lj);
-    }
-    /* Zero the padding columns of the tail tile. */
-    if (tail > 0) {
-      be_loop lz, lq;
-      LLVMValueRef p = be_loop_begin(c, &lz, s->kc, "pz");
-      LLVMValueRef row = be_mm_gep(c, dst, LLVMBuildAdd(c->b, be_i64(c, full * tile), LLVMBuildMul(c->b, p, be_i64(c, nr), ""), ""));
-      LLVMValueRef q = nr - tail == 1 ? be_i64(c, 0) : be_loop_begin(c, &lq, nr - tail, "q");
-      LLVMBuildStore(c->b, LLVMConstReal(c->f32, 0), be_mm_gep(c, row, LLVMBuildAdd(c->b, q, be_i64(c, tail), "")));
-      if (nr - tail != 1) be_loop_end(c, &lq);
-      be_loop_end(c, &lz);
-    }
-  }
-  LLVMBuildRetVoid(c->b);
-  LLVMPositionBuilderAtEnd(c->b, saved);
-  return fn;
-}
-
-/* ---- packing A's sliver ---------------------------------------------------------------- */
-
-LLVMValueRef be_mm_pack_a(be_ctx *c, const be_mm_isa *isa, const be_pack_a_spec *s) {
-  char name[160];
-  snprintf(name, sizeof name, "dlc.packa.v%d.s%d.r%d.m%d.k%lld.a%lld_%lld", isa->vl, s->slivers, s->rows, s->mr,
-           (long long)s->kc, (long long)s->a_rs, (long long)s->a_cs);
-  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
-  if (fn) return fn;
-  LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
-  fn = be_begin_function(c, name, 2, true);
-  LLVMValueRef src = LLVMGetParam(fn, 0), dst = LLVMGetParam(fn, 1);
-  be_loop lp;
-  LLVMValueRef p = be_loop_begin(c, &lp, s->kc, "p");
-  LLVMValueRef from = be_mm_gep(c, src, LLVMBuildMul(c->b, p, be_i64(c, s->a_cs), ""));
-  LLVMValueRef to = be_mm_gep(c, dst, LLVMBuildMul(c->b, p, be_i64(c, s->mr), ""));
-  for (int sl = 0; sl < s->slivers; sl++) {
-    int rows = sl == s->slivers - 1 ? s->rows : s->mr;
-    LLVMValueRef f = be_mm_gep_const(c, from, (int64_t)sl * s->mr * s->a_rs);
-    LLVMValueRef t = be_mm_gep_const(c, to, (int64_t)sl * s->mr * s->kc);
-    if (s->a_rs == 1) {
-      /* The sliver's row p is contiguous: whole vectors, the last one masked. */
-      for (int r = 0; r < rows; r += isa->vl) {
-        int lanes = rows - r < isa->vl ? rows - r : isa->vl;
-        store_vec(c, isa, load_vec(c, isa, be_mm_gep_const(c, f, r), lanes), be_mm_gep_const(c, t, r), lanes);
-      }
-    } else {
-      for (int r = 0; r < rows; r++) {
-        LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, be_mm_gep_const(c, f, r * s->a_rs), "");
-        LLVMBuildStore(c->b, x, be_mm_gep_const(c, t, r));
-      }
-    }
-  }
-  be_loop_end(c, &lp);
+  store_transposed(c, isa, s, cur, cp);
   LLVMBuildRetVoid(c->b);
   LLVMPositionBuilderAtEnd(c->b, saved);
   return fn;

@@ -128,6 +128,17 @@ Test(matmul, avx2_and_sse_code) {
     }
 }
 
+/* B read transposed is packed in vl x vl blocks transposed in registers: K (the rows of each
+ * block) and N (its columns) a multiple of 8 but not 16, of 4 but not 8, odd, below a vector,
+ * and K split into blocks of 252 and 248 (500), for every vector width. */
+Test(matmul, transposed_b_packing) {
+  static const mm_shape s[] = {{9, 13, 5}, {20, 40, 23}, {17, 100, 40}, {5, 264, 70}, {6, 500, 37}};
+  static const isa_case *isas[] = {&host, &avx2, &sse};
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+    for (int layout = LAYOUT_TB; layout <= (LAYOUT_TA | LAYOUT_TB); layout += LAYOUT_TA)
+      for (int a = 0; a < 3; a++) free(run_case(s[i], layout, isas[a], 1));
+}
+
 /* One thread and two give the same bits for this product (each checked against the
  * interpreter by run_case). */
 static void expect_threads_agree(mm_shape s, int layout) {
