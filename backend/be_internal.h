@@ -230,12 +230,16 @@ bool be_codegen_module(be_ctx *c, ir_module *m, be_model *model, ir_error *err);
 
 typedef struct {
   LLVMTargetMachineRef tm;
+  LLVMTargetRef target;
   char *triple, *cpu, *features;
+  int opt_level;
   bool wide_vectors;
 } be_target;
 
 bool be_target_create(const be_options *o, be_target *t, ir_error *err);
 void be_target_dispose(be_target *t);
+/* A new target machine for t's cpu, features and level (the JIT takes one of its own). */
+LLVMTargetMachineRef be_target_machine(const be_target *t);
 /* Data layout and triple of the target on the module. */
 void be_target_apply(const be_target *t, LLVMModuleRef mod);
 bool be_optimize(const be_target *t, LLVMModuleRef mod, int opt_level, ir_error *err);

@@ -31,16 +31,11 @@ void be_jit_destroy(be_jit *j) {
 
 static bool create_jit(const be_target *t, LLVMOrcLLJITRef *out, ir_error *err) {
   /* The JIT gets a target machine of its own for the same cpu and features. */
-  LLVMTargetRef target;
-  char *msg = NULL;
-  if (LLVMGetTargetFromTriple(t->triple, &target, &msg)) {
-    ir_error_set(err, (ir_loc){0, 0}, "backend: JIT target: %s", msg ? msg : "unknown");
-    LLVMDisposeMessage(msg);
+  LLVMTargetMachineRef tm = be_target_machine(t);
+  if (!tm) {
+    ir_error_set(err, (ir_loc){0, 0}, "backend: no JIT target machine for cpu '%s'", t->cpu);
     return false;
   }
-  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, t->triple, t->cpu, t->features,
-                                                    LLVMCodeGenLevelAggressive, LLVMRelocPIC,
-                                                    LLVMCodeModelDefault);
   LLVMOrcJITTargetMachineBuilderRef jtmb = LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm);
   LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
   LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, jtmb);

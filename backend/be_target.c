@@ -56,19 +56,24 @@ bool be_target_create(const be_options *o, be_target *t, ir_error *err) {
     be_target_dispose(t);
     return false;
   }
-  int level = o ? o->opt_level : 3;
-  LLVMCodeGenOptLevel cg = level <= 0 ? LLVMCodeGenLevelNone
-                           : level == 1 ? LLVMCodeGenLevelLess
-                           : level == 2 ? LLVMCodeGenLevelDefault
-                                        : LLVMCodeGenLevelAggressive;
-  t->tm = LLVMCreateTargetMachine(target, t->triple, t->cpu, t->features, cg, LLVMRelocPIC,
-                                  LLVMCodeModelDefault);
+  t->target = target;
+  t->opt_level = o ? o->opt_level : 3;
+  t->tm = be_target_machine(t);
   if (!t->tm) {
     ir_error_set(err, (ir_loc){0, 0}, "backend: no target machine for cpu '%s'", t->cpu);
     be_target_dispose(t);
     return false;
   }
   return true;
+}
+
+LLVMTargetMachineRef be_target_machine(const be_target *t) {
+  int level = t->opt_level;
+  LLVMCodeGenOptLevel cg = level <= 0 ? LLVMCodeGenLevelNone
+                           : level == 1 ? LLVMCodeGenLevelLess
+                           : level == 2 ? LLVMCodeGenLevelDefault
+                                        : LLVMCodeGenLevelAggressive;
+  return LLVMCreateTargetMachine(t->target, t->triple, t->cpu, t->features, cg, LLVMRelocPIC, LLVMCodeModelDefault);
 }
 
 void be_target_dispose(be_target *t) {
