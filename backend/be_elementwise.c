@@ -290,6 +290,10 @@ enum { UNROLL_MAX_TRIP = 4 };
 
 void be_loop_keep(be_ctx *c, const be_loop *l) {
   if (l->n <= UNROLL_MAX_TRIP) return;
+  be_loop_no_unroll(c, l);
+}
+
+void be_loop_no_unroll(be_ctx *c, const be_loop *l) {
   /* The latch is the header's conditional predecessor. Its loop ID must refer to itself: a
    * temporary first operand, then replaced by the node (which makes the node distinct). */
   LLVMValueRef latch_br = NULL;

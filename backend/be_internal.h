@@ -203,6 +203,9 @@ void be_emit_loops(be_kernel *k, const ir_type *space, be_body_fn body, void *ar
  * short but not tiny (the 10 classes of a row), so that the loop vectoriser widens it (one
  * masked vector per row) instead of the loop around it (a gather or scatter per access). */
 void be_loop_keep(be_ctx *c, const be_loop *l);
+/* After be_loop_end: LLVM never unrolls the loop, whatever its count (loops that only call
+ * functions, or whose body the emitter already unrolled). */
+void be_loop_no_unroll(be_ctx *c, const be_loop *l);
 /* Stores every materialised member of the kernel whose shape is `space`, at idx. */
 void be_store_members(be_kernel *k, LLVMValueRef *idx);
 

@@ -3,8 +3,8 @@
  * Two-dimensional f32 matmuls big enough to matter get the Goto / van de Geijn structure,
  * specialised to their static shapes:
  *
- *   tasks     C is cut into a grid of column (and, when C is narrow, row) blocks; each
- *             block is one task of the runtime's thread pool (runtime/rt_threads.h). The
+ *   tasks     C is cut into a grid of column (and, when C is narrow or A packed, row)
+ *             blocks; each block is one task of the runtime's thread pool (rt_threads.h). The
  *             grid depends on the shapes only, so one thread or many compute every element
  *             of C with the same operations in the same order: bit-identical results.
  *   k blocks  K is cut into blocks of about 256 so a packed panel of B (kc x block width)
@@ -257,7 +257,10 @@ static void plan_geometry(mm_geom *g) {
 
   int64_t ntn = ceil_div(g->N, g->nr), ntm = ceil_div(g->M, g->mr);
   int64_t want = (double)2 * g->M * g->N * g->K >= SPLIT_FLOPS ? TASKS : 1;
-  int64_t per_n = ceil_div(ntn, want < ntn ? want : ntn);
+  /* Tasks side by side share no packing: each packs its own panel of B and, with A packed,
+   * all of A again. So a packed A is cut by rows (each task packs its rows of A once and
+   * B's panel, as wide as NC_MAX allows); a row-major A, read in place, by columns. */
+  int64_t per_n = g->pack_a ? ntn : ceil_div(ntn, want < ntn ? want : ntn);
   if (per_n * g->nr > NC_MAX) per_n = NC_MAX / g->nr;
   g->tn = ceil_div(ntn, per_n);
   g->cn = per_n * g->nr;
@@ -324,7 +327,7 @@ static LLVMValueRef loop_or_one(be_ctx *c, be_loop *l, int64_t n, const char *na
 static void loop_or_one_end(be_ctx *c, be_loop *l, int64_t n) {
   if (n == 1) return;
   be_loop_end(c, l);
-  be_loop_keep(c, l);
+  be_loop_no_unroll(c, l);
 }
 
 static LLVMValueRef scaled(be_ctx *c, LLVMValueRef i, int64_t by) {
@@ -391,7 +394,7 @@ static LLVMValueRef epilogue_fn(mm_geom *g, int64_t rows, int64_t cols) {
     if (vals[i]) be_store(c, m->type.dtype, ek.buf[m->id], be_linear_index(c, &m->type, idx), vals[i]);
   }
   if (cols > 1) be_loop_end(c, &lj);
-  if (cols > 1 && !fixed_rows) be_loop_keep(c, &lj);
+  if (cols > 1 && !fixed_rows) be_loop_no_unroll(c, &lj);
   if (!fixed_rows || rows > 1) be_loop_end(c, &lr);
   LLVMBuildRetVoid(c->b);
   if (ek.error && !g->k->error) {

@@ -171,7 +171,7 @@ LLVMValueRef be_mm_microkernel(be_ctx *c, const be_mm_isa *isa, const be_mk_spec
   }
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
   be_loop_end(c, &lk);
-  be_loop_keep(c, &lk); /* already unrolled by u: more copies only cost compile time */
+  be_loop_no_unroll(c, &lk); /* already unrolled by u: more copies only cost compile time */
   for (int r = 0; r < R; r++)
     for (int v = 0; v < V; v++) {
       LLVMValueRef vals[2] = {acc[r][v], cur[r][v]};
@@ -213,7 +213,7 @@ static void store_transposed(be_ctx *c, const be_mm_isa *isa, const be_mk_narrow
   LLVMValueRef row = call_overloaded(c, "llvm.masked.gather", over, 2, args, 4);
   be_mm_store_vec(c, isa, row, be_mm_gep(c, cp, LLVMBuildMul(c->b, r, be_i64(c, s->ldc), "")), s->cols);
   be_loop_end(c, &lr);
-  be_loop_keep(c, &lr);
+  be_loop_no_unroll(c, &lr);
 }
 
 /* The same chain of FMAs per element as be_mm_microkernel (p = 0 .. kc-1, a·b + acc), so
@@ -254,7 +254,7 @@ LLVMValueRef be_mm_microkernel_narrow(be_ctx *c, const be_mm_isa *isa, const be_
   }
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
   be_loop_end(c, &lk);
-  be_loop_keep(c, &lk); /* already unrolled by u: more copies only cost compile time */
+  be_loop_no_unroll(c, &lk); /* already unrolled by u: more copies only cost compile time */
   for (int v = 0; v < V; v++)
     for (int j = 0; j < J; j++) {
       LLVMValueRef vals[2] = {LLVMConstNull(vt), cur[v][j]};

@@ -71,7 +71,7 @@ static void pack_b_transposed(be_ctx *c, const be_mm_isa *isa, const be_pack_spe
                    be_mm_gep(c, to_t, LLVMBuildMul(c->b, p0, be_i64(c, nr), "")), valid, isa->vl);
       if (pblocks != 1) {
         be_loop_end(c, &lp);
-        be_loop_keep(c, &lp);
+        be_loop_no_unroll(c, &lp);
       }
     }
     if (prem > 0)
@@ -80,7 +80,7 @@ static void pack_b_transposed(be_ctx *c, const be_mm_isa *isa, const be_pack_spe
     /* A tile's code is vl-squared shuffles: copies of it cost compile time, not run time. */
     if (ntiles > 1) {
       be_loop_end(c, &lt);
-      be_loop_keep(c, &lt);
+      be_loop_no_unroll(c, &lt);
     }
   }
 }
@@ -145,7 +145,10 @@ LLVMValueRef be_mm_pack_b(be_ctx *c, const be_mm_isa *isa, const be_pack_spec *s
         be_mm_store_vec(c, isa, x, be_mm_gep_const(c, to, v * isa->vl), isa->vl);
       }
       be_loop_end(c, &lp);
-      if (ntiles > 1) be_loop_end(c, &lt);
+      if (ntiles > 1) {
+        be_loop_end(c, &lt);
+        be_loop_no_unroll(c, &lt); /* copies of the tile loop cost compile time only */
+      }
     }
   } else if (s->b_rs == 1 && s->kc >= isa->vl) {
     /* (A panel shorter than a vector is a few hundred floats: the scalar walk packs it in
