@@ -202,9 +202,12 @@ void rt_parallel_for(int64_t ntasks, rt_task_fn fn, void *ctx) {
   atomic_store_explicit(&P.slots, 0, memory_order_relaxed);
   atomic_fetch_add_explicit(&P.generation, 1, memory_order_seq_cst);
   wake_all();
+  /* This thread's slot is the job's only while the job runs: outside one it is 0 again. */
+  int saved = task_slot;
   in_task = true;
   run_tasks();
   in_task = false;
+  task_slot = saved;
   /* Tasks that workers took are finished before their results are used. */
   for (int spins = 0; atomic_load_explicit(&P.finished, memory_order_acquire) < ntasks; spins++)
     if (spins > 1000) sched_yield(); else CPU_RELAX();
