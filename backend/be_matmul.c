@@ -480,12 +480,22 @@ static void packed_rows(mm_geom *g, const part_ctx *pc, LLVMValueRef first, int 
   be_pack_a_spec pa = {.slivers = slivers, .rows = rows, .mr = g->mr, .kc = kc, .a_rs = g->a_rs, .a_cs = g->a_cs};
   LLVMValueRef args[2] = {be_mm_gep(c, a_blk, scaled(c, first, g->mr * g->a_rs)), pc->ap};
   call_fn(c, be_mm_pack_a(c, &g->isa, &pa), args, 2);
-  for (int sl = 0; sl < slivers; sl++) {
-    int r = sl == slivers - 1 ? rows : g->mr;
-    LLVMValueRef i = add_i64(c, first, sl);
-    emit_tile_row(g, r, kc, acc, next, be_mm_gep_const(c, pc->ap, (int64_t)sl * g->mr * kc), b_blk,
+  /* The slivers of mr rows in a loop (one copy of the tile row's code), then a shorter last. */
+  int full = rows == g->mr ? slivers : slivers - 1;
+  if (full > 0) {
+    be_loop ls;
+    LLVMValueRef sl = loop_or_one(c, &ls, full, "sl");
+    LLVMValueRef i = LLVMBuildAdd(c->b, first, sl, "");
+    emit_tile_row(g, g->mr, kc, acc, next, be_mm_gep(c, pc->ap, scaled(c, sl, g->mr * kc)), b_blk,
                   be_mm_gep(c, cp, scaled(c, i, g->mr * g->N)));
-    call_epilogue(g, pc, epi, r, next, scaled(c, i, g->mr));
+    call_epilogue(g, pc, epi, g->mr, next, scaled(c, i, g->mr));
+    loop_or_one_end(c, &ls, full);
+  }
+  if (full < slivers) {
+    LLVMValueRef i = add_i64(c, first, full);
+    emit_tile_row(g, rows, kc, acc, next, be_mm_gep_const(c, pc->ap, (int64_t)full * g->mr * kc), b_blk,
+                  be_mm_gep(c, cp, scaled(c, i, g->mr * g->N)));
+    call_epilogue(g, pc, epi, rows, next, scaled(c, i, g->mr));
   }
 }
 
