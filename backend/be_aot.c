@@ -3,6 +3,7 @@
  * runtime's sources, linked by the system C compiler into a shared library that needs
  * nothing of dlc or LLVM; and train.h beside it. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -226,9 +227,23 @@ static const char *runtime_archive(const be_options *o) {
 #endif
 }
 
+/* The folder so_path goes in exists and takes files: said before the compile, in words,
+ * rather than by the linker after it. */
+static bool output_folder_writable(const char *so_path, ir_error *err) {
+  char *dir = strdup(so_path);
+  IR_ASSERT(dir);
+  char *slash = strrchr(dir, '/');
+  const char *folder = !slash ? "." : slash == dir ? "/" : (*slash = '\0', dir);
+  bool ok = access(folder, W_OK) == 0;
+  if (!ok) ir_error_set(err, (ir_loc){0, 0}, "cannot write %s: folder %s: %s", so_path, folder, strerror(errno));
+  free(dir);
+  return ok;
+}
+
 bool be_aot_compile(ir_module *m, const be_options *o, const char *so_path, ir_error *err) {
   be_options def = be_options_default();
   if (!o) o = &def;
+  if (!output_folder_writable(so_path, err)) return false;
   const char *runtime = runtime_dir(o), *archive = runtime_archive(o);
   if (!runtime || !archive) {
     ir_error_set(err, (ir_loc){0, 0},
