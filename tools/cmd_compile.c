@@ -38,7 +38,8 @@ static void usage(FILE *out) {
           "  --emit-dot               the IR as a Graphviz graph, each fused kernel a cluster\n"
           "  --batch N                fix the batch dimension to N (default: the model's `batch = N`)\n"
           "  --lr X                   override the optimiser's learning rate\n"
-          "  --target-cpu NAME        generate code for NAME instead of the host CPU (AOT)\n");
+          "  --target-cpu NAME        generate code for NAME instead of the host CPU (AOT)\n"
+          "  --target-features LIST   its features, as LLVM names them: +avx2,+fma,...\n");
 }
 
 static bool parse_batch(const char *v, int64_t *out) {
@@ -86,6 +87,8 @@ static int parse_args(int argc, char **argv, compile_args *a) {
       a->pl.lr = v;
     } else if (drv_option(argc, argv, &i, "--target-cpu", &v)) {
       a->backend.target_cpu = v;
+    } else if (drv_option(argc, argv, &i, "--target-features", &v)) {
+      a->backend.target_features = v;
     } else if (drv_option(argc, argv, &i, "-o", &v)) {
       a->output = v;
     } else if (!drv_input("dlc", argv[i], &a->pl.path, usage)) {
@@ -96,6 +99,7 @@ static int parse_args(int argc, char **argv, compile_args *a) {
     usage(stderr);
     return 1;
   }
+  drv_check_target("dlc", a->backend.target_cpu, a->backend.target_features);
   return 0;
 }
 

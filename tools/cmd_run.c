@@ -16,7 +16,7 @@ static void usage(FILE *out) {
   fprintf(out,
           "usage: dlc run FILE.dlir [-p PASS,...] [--print-after=PASS,...] [--steps N] [--seed S]\n"
           "               [--emit-llvm[=opt]] [--emit-asm] [--emit-dot] [-o train.so]\n"
-          "               [--target-cpu CPU] [--threads N] [--time-passes]\n"
+          "               [--target-cpu CPU [--target-features LIST]] [--threads N] [--time-passes]\n"
           "Compiles textual IR with the backend. With --emit-* it prints and stops; with -o it\n"
           "writes train.so and train.h; otherwise it JIT-compiles the module and runs N training\n"
           "steps (default 3) on random inputs drawn from the seed, printing each loss, on N threads\n"
@@ -24,7 +24,7 @@ static void usage(FILE *out) {
 }
 
 typedef struct {
-  const char *input, *pipeline, *output, *print_after, *cpu;
+  const char *input, *pipeline, *output, *print_after, *cpu, *features;
   bool emit_llvm, emit_llvm_opt, emit_asm, emit_dot, time;
   int steps;
   int64_t threads; /* 0: the pool as it is */
@@ -46,6 +46,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
       a->print_after = v;
     } else if (drv_option(argc, argv, &i, "--target-cpu", &v)) {
       a->cpu = v;
+    } else if (drv_option(argc, argv, &i, "--target-features", &v)) {
+      a->features = v;
     } else if (drv_option(argc, argv, &i, "--threads", &v)) {
       if (!drv_parse_int("run", "--threads", v, 1, DRV_MAX_THREADS, &a->threads)) return 2;
     } else if (drv_option(argc, argv, &i, "--steps", &v)) {
@@ -150,6 +152,8 @@ int cmd_run(int argc, char **argv) {
   be_options o = be_options_default();
   be_timings t = {0};
   o.target_cpu = a.cpu;
+  o.target_features = a.features;
+  drv_check_target("dlc run", a.cpu, a.features);
   o.threads = (int)a.threads;
   o.emit_llvm = a.emit_llvm ? stdout : NULL;
   o.emit_llvm_opt = a.emit_llvm_opt ? stdout : NULL;
