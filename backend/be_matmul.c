@@ -342,8 +342,6 @@ static void call_fn(be_ctx *c, LLVMValueRef fn, LLVMValueRef *args, int n) {
   LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n, "");
 }
 
-/* `void name(ptr x nptr, i64 x ni64)`: internal, not inlined, the first nalias pointers
- * noalias (distinct buffers); the builder at its entry. */
 /* ---- the epilogue ------------------------------------------------------------------------ */
 
 /* `void epi(ptr noalias buffers..., i64 i0, i64 j0, i64 rows)`: the members of the matmul's
