@@ -80,6 +80,8 @@ LLVMValueRef be_mm_pack_a(be_ctx *c, const be_mm_isa *isa, const be_pack_a_spec 
 /* Helpers of both files. */
 LLVMValueRef be_mm_gep(be_ctx *c, LLVMValueRef base, LLVMValueRef index); /* float* + index */
 LLVMValueRef be_mm_gep_const(be_ctx *c, LLVMValueRef base, int64_t index);
+/* <vl x float> of the isa. */
+LLVMTypeRef be_mm_vec_t(be_ctx *c, const be_mm_isa *isa);
 /* A vector of `lanes` valid floats at p (unaligned; masked below vl lanes, the rest zero),
  * and its store (masked below vl lanes). */
 LLVMValueRef be_mm_load_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef p, int lanes);

@@ -39,7 +39,7 @@ LLVMValueRef be_mm_gep_const(be_ctx *c, LLVMValueRef base, int64_t index) {
 
 /* ---- vector helpers -------------------------------------------------------------------- */
 
-static LLVMTypeRef vec_t(be_ctx *c, const be_mm_isa *isa) { return LLVMVectorType(c->f32, (unsigned)isa->vl); }
+LLVMTypeRef be_mm_vec_t(be_ctx *c, const be_mm_isa *isa) { return LLVMVectorType(c->f32, (unsigned)isa->vl); }
 
 /* <vl x i1> with the first `lanes` lanes set. */
 static LLVMValueRef lane_mask(be_ctx *c, const be_mm_isa *isa, int lanes) {
@@ -59,7 +59,7 @@ static LLVMValueRef call_overloaded(be_ctx *c, const char *name, LLVMTypeRef *ov
 
 /* A vector of `lanes` valid floats at p (unaligned); the rest zero and never touched. */
 LLVMValueRef be_mm_load_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef p, int lanes) {
-  LLVMTypeRef vt = vec_t(c, isa);
+  LLVMTypeRef vt = be_mm_vec_t(c, isa);
   if (lanes >= isa->vl) {
     LLVMValueRef v = LLVMBuildLoad2(c->b, vt, p, "");
     LLVMSetAlignment(v, 4);
@@ -76,13 +76,13 @@ void be_mm_store_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef v, LLVMValueR
     LLVMSetAlignment(s, 4);
     return;
   }
-  LLVMTypeRef over[2] = {vec_t(c, isa), c->ptr};
+  LLVMTypeRef over[2] = {be_mm_vec_t(c, isa), c->ptr};
   LLVMValueRef args[4] = {v, p, LLVMConstInt(c->i32, 4, 0), lane_mask(c, isa, lanes)};
   call_overloaded(c, "llvm.masked.store", over, 2, args, 4);
 }
 
 static LLVMValueRef splat(be_ctx *c, const be_mm_isa *isa, LLVMValueRef x) {
-  LLVMTypeRef vt = vec_t(c, isa);
+  LLVMTypeRef vt = be_mm_vec_t(c, isa);
   LLVMValueRef v = LLVMBuildInsertElement(c->b, LLVMGetUndef(vt), x, LLVMConstInt(c->i32, 0, 0), "");
   LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(c->i32, (unsigned)isa->vl));
   return LLVMBuildShuffleVector(c->b, v, LLVMGetUndef(vt), zeros, "");
@@ -92,7 +92,7 @@ static LLVMValueRef fma_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef a, LLV
                             LLVMValueRef acc) {
   if (isa->fma) {
     LLVMValueRef args[3] = {a, b, acc};
-    return be_intrinsic(c, "llvm.fma", vec_t(c, isa), args, 3);
+    return be_intrinsic(c, "llvm.fma", be_mm_vec_t(c, isa), args, 3);
   }
   /* No FMA unit: multiply, then add, never contracted, so the host's results are its own. */
   return LLVMBuildFAdd(c->b, acc, LLVMBuildFMul(c->b, a, b, ""), "");
@@ -122,7 +122,7 @@ LLVMValueRef be_mm_microkernel(be_ctx *c, const be_mm_isa *isa, const be_mk_spec
   LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
   fn = be_begin_function_args(c, name, 3, 3, 1, true);
   LLVMValueRef a = LLVMGetParam(fn, 0), b = LLVMGetParam(fn, 1), cp = LLVMGetParam(fn, 2);
-  LLVMTypeRef vt = vec_t(c, isa);
+  LLVMTypeRef vt = be_mm_vec_t(c, isa);
   int R = s->rows, V = s->nvec;
 
   /* The tile starts from C (a later block of K) or from zero, as the flag says. */
@@ -208,8 +208,9 @@ static void store_transposed(be_ctx *c, const be_mm_isa *isa, const be_mk_narrow
   be_loop lr;
   LLVMValueRef r = be_loop_begin(c, &lr, rows, "row");
   LLVMValueRef ptrs = LLVMBuildGEP2(c->b, c->f32, be_mm_gep(c, tile, r), &offset_vec, 1, "");
-  LLVMTypeRef over[2] = {vec_t(c, isa), LLVMTypeOf(ptrs)};
-  LLVMValueRef args[4] = {ptrs, LLVMConstInt(c->i32, 4, 0), lane_mask(c, isa, s->cols), LLVMConstNull(vec_t(c, isa))};
+  LLVMTypeRef over[2] = {be_mm_vec_t(c, isa), LLVMTypeOf(ptrs)};
+  LLVMValueRef args[4] = {ptrs, LLVMConstInt(c->i32, 4, 0), lane_mask(c, isa, s->cols),
+                          LLVMConstNull(be_mm_vec_t(c, isa))};
   LLVMValueRef row = call_overloaded(c, "llvm.masked.gather", over, 2, args, 4);
   be_mm_store_vec(c, isa, row, be_mm_gep(c, cp, LLVMBuildMul(c->b, r, be_i64(c, s->ldc), "")), s->cols);
   be_loop_end(c, &lr);
@@ -229,7 +230,7 @@ LLVMValueRef be_mm_microkernel_narrow(be_ctx *c, const be_mm_isa *isa, const be_
   LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
   fn = be_begin_function(c, name, 3, true);
   LLVMValueRef a = LLVMGetParam(fn, 0), b = LLVMGetParam(fn, 1), cp = LLVMGetParam(fn, 2);
-  LLVMTypeRef vt = vec_t(c, isa);
+  LLVMTypeRef vt = be_mm_vec_t(c, isa);
   int V = s->nvec, J = s->cols;
   int lanes[MAX_VEC];
   for (int v = 0; v < V; v++) lanes[v] = v == V - 1 ? s->last_lanes : isa->vl;

@@ -5,8 +5,6 @@
 
 #include "be_matmul.h"
 
-static LLVMTypeRef vec_t(be_ctx *c, const be_mm_isa *isa) { return LLVMVectorType(c->f32, (unsigned)isa->vl); }
-
 /* ---- packing B ------------------------------------------------------------------------- */
 
 /* Transposes the vl x vl block in x (x[i] lane l = element (i, l)) in place, in log2(vl)
@@ -43,7 +41,7 @@ static void pack_b_block(be_ctx *c, const be_mm_isa *isa, const be_pack_spec *s,
     for (int l = 0; l < vl; l++) {
       int64_t j = g * vl + l;
       x[l] = j < valid ? be_mm_load_vec(c, isa, be_mm_gep_const(c, from, j * s->b_cs), prows)
-                       : LLVMConstNull(vec_t(c, isa));
+                       : LLVMConstNull(be_mm_vec_t(c, isa));
     }
     transpose_block(c, isa, x);
     for (int r = 0; r < prows; r++) be_mm_store_vec(c, isa, x[r], be_mm_gep_const(c, to, r * s->nr + g * vl), vl);
@@ -140,7 +138,7 @@ LLVMValueRef be_mm_pack_b(be_ctx *c, const be_mm_isa *isa, const be_pack_spec *s
                                                        LLVMBuildMul(c->b, p, be_i64(c, nr), ""), ""));
       for (int v = 0; v < nvec; v++) {
         int64_t lanes = part == 0 ? isa->vl : tail - (int64_t)v * isa->vl;
-        LLVMValueRef x = lanes <= 0 ? LLVMConstNull(vec_t(c, isa))
+        LLVMValueRef x = lanes <= 0 ? LLVMConstNull(be_mm_vec_t(c, isa))
                                     : be_mm_load_vec(c, isa, be_mm_gep_const(c, from, v * isa->vl), (int)(lanes > isa->vl ? isa->vl : lanes));
         be_mm_store_vec(c, isa, x, be_mm_gep_const(c, to, v * isa->vl), isa->vl);
       }
