@@ -293,7 +293,8 @@ void be_loop_keep(be_ctx *c, const be_loop *l) {
   be_loop_no_unroll(c, l);
 }
 
-void be_loop_no_unroll(be_ctx *c, const be_loop *l) {
+/* Marks the loop with llvm.loop hints, each a string and, where given, a boolean operand. */
+static void set_loop_hints(be_ctx *c, const be_loop *l, const char *const *names, const int *flags, int n) {
   /* The latch is the header's conditional predecessor. Its loop ID must refer to itself: a
    * temporary first operand, then replaced by the node (which makes the node distinct). */
   LLVMValueRef latch_br = NULL;
@@ -301,13 +302,26 @@ void be_loop_no_unroll(be_ctx *c, const be_loop *l) {
     LLVMValueRef user = LLVMGetUser(u);
     if (LLVMIsABranchInst(user) && LLVMIsConditional(user)) latch_br = user;
   }
-  IR_ASSERT(latch_br);
-  static const char disable[] = "llvm.loop.unroll.disable";
-  LLVMMetadataRef flag = LLVMMDStringInContext2(c->ctx, disable, sizeof disable - 1);
-  LLVMMetadataRef ops[2] = {LLVMTemporaryMDNode(c->ctx, NULL, 0), LLVMMDNodeInContext2(c->ctx, &flag, 1)};
-  LLVMMetadataRef id = LLVMMDNodeInContext2(c->ctx, ops, 2);
+  IR_ASSERT(latch_br && n < 4);
+  LLVMMetadataRef ops[4];
+  ops[0] = LLVMTemporaryMDNode(c->ctx, NULL, 0);
+  for (int i = 0; i < n; i++) {
+    LLVMMetadataRef hint[2] = {LLVMMDStringInContext2(c->ctx, names[i], strlen(names[i])),
+                               flags[i] < 0 ? NULL : LLVMValueAsMetadata(LLVMConstInt(c->i1, (unsigned)flags[i], 0))};
+    ops[i + 1] = LLVMMDNodeInContext2(c->ctx, hint, flags[i] < 0 ? 1 : 2);
+  }
+  LLVMMetadataRef id = LLVMMDNodeInContext2(c->ctx, ops, (size_t)n + 1);
   LLVMMetadataReplaceAllUsesWith(ops[0], id);
   LLVMSetMetadata(latch_br, LLVMGetMDKindIDInContext(c->ctx, "llvm.loop", 9), LLVMMetadataAsValue(c->ctx, id));
+}
+
+void be_loop_no_unroll(be_ctx *c, const be_loop *l) {
+  set_loop_hints(c, l, (const char *const[]){"llvm.loop.unroll.disable"}, (const int[]){-1}, 1);
+}
+
+void be_loop_scalar(be_ctx *c, const be_loop *l) {
+  set_loop_hints(c, l, (const char *const[]){"llvm.loop.unroll.disable", "llvm.loop.vectorize.enable"},
+                 (const int[]){-1, 0}, 2);
 }
 
 void be_emit_loops(be_kernel *k, const ir_type *space, be_body_fn body, void *arg) {
@@ -316,16 +330,13 @@ void be_emit_loops(be_kernel *k, const ir_type *space, be_body_fn body, void *ar
   be_loop loops[IR_MAX_RANK];
   LLVMValueRef idx[IR_MAX_RANK];
   int nloops = 0;
-  int which[IR_MAX_RANK];
   for (int d = 0; d < space->rank; d++) {
     if (space->dims[d] == 1) {
       idx[d] = be_i64(c, 0);
     } else {
-      idx[d] = be_loop_begin(c, &loops[nloops], space->dims[d], "i");
-      which[nloops++] = d;
+      idx[d] = be_loop_begin(c, &loops[nloops++], space->dims[d], "i");
     }
   }
-  (void)which;
   be_memo_clear(k);
   body(k, idx, arg);
   be_memo_clear(k);

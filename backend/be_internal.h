@@ -206,6 +206,9 @@ void be_loop_keep(be_ctx *c, const be_loop *l);
 /* After be_loop_end: LLVM never unrolls the loop, whatever its count (loops that only call
  * functions, or whose body the emitter already unrolled). */
 void be_loop_no_unroll(be_ctx *c, const be_loop *l);
+/* After be_loop_end: LLVM neither unrolls nor vectorises the loop; its body is already as
+ * wide as it should be (the emitter unrolled a short row, for the SLP vectoriser to pack). */
+void be_loop_scalar(be_ctx *c, const be_loop *l);
 /* Stores every materialised member of the kernel whose shape is `space`, at idx. */
 void be_store_members(be_kernel *k, LLVMValueRef *idx);
 

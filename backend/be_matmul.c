@@ -344,24 +344,35 @@ static void call_fn(be_ctx *c, LLVMValueRef fn, LLVMValueRef *args, int n) {
 
 /* ---- the epilogue ------------------------------------------------------------------------ */
 
+/* The epilogue's stores of one element of C at idx: every value first, then the stores. */
+static void store_epilogue_element(be_kernel *ek, const be_group *grp, LLVMValueRef *idx) {
+  const be_plan *p = ek->plan;
+  be_memo_clear(ek);
+  LLVMValueRef vals[grp->nnodes + 1];
+  for (int i = 0; i < grp->nnodes; i++) {
+    const ir_node *m = grp->nodes[i];
+    vals[i] = m != grp->sink && p->materialize[m->id] ? be_value_at(ek, m, idx) : NULL;
+  }
+  for (int i = 0; i < grp->nnodes; i++) {
+    const ir_node *m = grp->nodes[i];
+    if (vals[i]) be_store(ek->c, m->type.dtype, ek->buf[m->id], be_linear_index(ek->c, &m->type, idx), vals[i]);
+  }
+}
+
 /* `void epi(ptr noalias buffers..., i64 i0, i64 j0, i64 rows)`: the members of the matmul's
  * kernel that the plan stores (bias add, activation, its mask), for C's rows i0 .. i0+rows-1
- * and columns j0 .. j0+cols-1, from the product the micro-kernels left in C. Run right after
- * a row of tiles gets its last k block, while it is in cache. Every value of an element is
- * computed before any is stored: the product may live in a member's buffer (be_plan.c).
- * Rows of a vector or more: the row count is the parameter, one function serves the full
- * slivers and the last one, and a loop LLVM cannot unroll in full stays one vectorised row
- * (a third of the compile time). Narrower rows (10 classes) would each be a vector and a
- * scalar rest: there the count is fixed (the parameter unused), the tile unrolled in full
- * and vectorised across rows, a function per count. */
-static LLVMValueRef epilogue_fn(mm_geom *g, int64_t rows, int64_t cols) {
+ * and columns j0 .. j0+cols-1, from the product the micro-kernels left in C. Every value of
+ * an element is computed before any is stored: the product may live in a member's buffer
+ * (be_plan.c). One function per column count, whatever the rows: a row loop LLVM may not
+ * unroll. Rows of a vector or more are a column loop that the loop vectoriser widens.
+ * Narrower rows (10 classes) are unrolled here and packed by the SLP vectoriser into plain
+ * vectors (8 + 2): the loop vectoriser would make each row one masked vector, and masked
+ * loads of rows closer than a vector stall behind the masked stores of the row before. */
+static LLVMValueRef epilogue_fn(mm_geom *g, int64_t cols) {
   be_ctx *c = g->c;
-  bool fixed_rows = cols < g->isa.vl;
+  bool unrolled = cols < g->isa.vl;
   char name[256];
-  if (fixed_rows)
-    snprintf(name, sizeof name, "%s.epi%lldx%lld", g->name, (long long)rows, (long long)cols);
-  else
-    snprintf(name, sizeof name, "%s.epi%lld", g->name, (long long)cols);
+  snprintf(name, sizeof name, "%s.epi%lld", g->name, (long long)cols);
   LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
   if (fn) return fn;
   LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
@@ -374,26 +385,24 @@ static LLVMValueRef epilogue_fn(mm_geom *g, int64_t rows, int64_t cols) {
   for (int id = 0; id < p->nids; id++)
     for (int q = 0; g->k->buf[id] && q < g->nbufs; q++)
       if (LLVMGetParam(g->kfn, (unsigned)q) == g->k->buf[id]) ek.buf[id] = LLVMGetParam(fn, (unsigned)q);
-  const be_group *grp = &p->groups[g->k->group];
   be_loop lr, lj;
   LLVMValueRef idx[2];
-  LLVMValueRef r = fixed_rows ? loop_or_one(c, &lr, rows, "r")
-                              : be_loop_begin_dyn(c, &lr, LLVMGetParam(fn, (unsigned)g->nbufs + 2), "r");
+  LLVMValueRef r = be_loop_begin_dyn(c, &lr, LLVMGetParam(fn, (unsigned)g->nbufs + 2), "r");
   idx[0] = LLVMBuildAdd(c->b, LLVMGetParam(fn, (unsigned)g->nbufs), r, "");
-  idx[1] = LLVMBuildAdd(c->b, LLVMGetParam(fn, (unsigned)g->nbufs + 1), loop_or_one(c, &lj, cols, "j"), "");
-  be_memo_clear(&ek);
-  LLVMValueRef vals[grp->nnodes + 1];
-  for (int i = 0; i < grp->nnodes; i++) {
-    const ir_node *m = grp->nodes[i];
-    vals[i] = m != grp->sink && p->materialize[m->id] ? be_value_at(&ek, m, idx) : NULL;
+  LLVMValueRef j0 = LLVMGetParam(fn, (unsigned)g->nbufs + 1);
+  if (unrolled) {
+    for (int64_t j = 0; j < cols; j++) {
+      idx[1] = add_i64(c, j0, j);
+      store_epilogue_element(&ek, &p->groups[g->k->group], idx);
+    }
+  } else {
+    idx[1] = LLVMBuildAdd(c->b, j0, be_loop_begin(c, &lj, cols, "j"), "");
+    store_epilogue_element(&ek, &p->groups[g->k->group], idx);
+    be_loop_end(c, &lj);
+    be_loop_no_unroll(c, &lj);
   }
-  for (int i = 0; i < grp->nnodes; i++) {
-    const ir_node *m = grp->nodes[i];
-    if (vals[i]) be_store(c, m->type.dtype, ek.buf[m->id], be_linear_index(c, &m->type, idx), vals[i]);
-  }
-  if (cols > 1) be_loop_end(c, &lj);
-  if (cols > 1 && !fixed_rows) be_loop_no_unroll(c, &lj);
-  if (!fixed_rows || rows > 1) be_loop_end(c, &lr);
+  be_loop_end(c, &lr);
+  be_loop_scalar(c, &lr);
   LLVMBuildRetVoid(c->b);
   if (ek.error && !g->k->error) {
     g->k->error = true;
@@ -462,7 +471,7 @@ static void call_epilogue(mm_geom *g, const part_ctx *pc, LLVMValueRef epi, int6
   args[g->nbufs] = LLVMBuildAdd(g->c->b, pc->row0, i, "");
   args[g->nbufs + 1] = pc->col0;
   args[g->nbufs + 2] = be_i64(g->c, rows);
-  call_fn(g->c, epilogue_fn(g, rows, next), args, g->nbufs + 3);
+  call_fn(g->c, epilogue_fn(g, next), args, g->nbufs + 3);
   if (after) {
     LLVMBuildBr(c->b, after);
     LLVMPositionBuilderAtEnd(c->b, after);
@@ -598,15 +607,20 @@ static LLVMValueRef emit_part(mm_geom *g, int64_t mext, int64_t next) {
                  .ap = g->pack_a ? be_mm_gep_const(c, panels, b_panel_floats(g)) : NULL,
                  .bufs = loaded, .row0 = LLVMGetParam(fn, 5), .col0 = LLVMGetParam(fn, 6)};
   /* One loop over the full blocks of K (the first sets C, the others add to it), then the
-   * shorter tail block; the last of them all runs the epilogue. */
+   * shorter tail block; the last of them all runs the epilogue, a row of tiles at a time
+   * while it is in cache. Not for C narrower than a vector: there the tiles are stored with
+   * a lane mask, and a masked load right after a masked store to the same address stalls
+   * (Zen: ~25 cycles a row, a fifth of W2's step); the part's whole C (N · rows floats)
+   * stays in cache, so its one epilogue runs after the last tile. */
   LLVMValueRef no = LLVMConstInt(c->i1, 0, 0), yes = LLVMConstInt(c->i1, 1, 0);
-  bool tail = g->kctail > 0;
+  bool tail = g->kctail > 0, epi_per_tile = g->epilogue && next >= g->isa.vl;
   if (g->nkfull > 0) {
     be_loop lk;
     LLVMValueRef kb = loop_or_one(c, &lk, g->nkfull, "kb");
     LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, kb, be_i64(c, 0), "");
     LLVMValueRef acc = LLVMBuildZExt(c->b, LLVMBuildNot(c->b, first, ""), c->i64, "");
-    LLVMValueRef epi = !g->epilogue || tail ? no : LLVMBuildICmp(c->b, LLVMIntEQ, kb, be_i64(c, g->nkfull - 1), "");
+    LLVMValueRef epi =
+        !epi_per_tile || tail ? no : LLVMBuildICmp(c->b, LLVMIntEQ, kb, be_i64(c, g->nkfull - 1), "");
     LLVMValueRef p0 = scaled(c, kb, g->kc);
     emit_block(g, &pc, mext, next, g->kc, acc, epi, be_mm_gep(c, a, scaled(c, p0, g->a_cs)),
                be_mm_gep(c, b, scaled(c, p0, g->b_rs)), cp);
@@ -614,9 +628,10 @@ static LLVMValueRef emit_part(mm_geom *g, int64_t mext, int64_t next) {
   }
   if (tail) {
     int64_t p0 = g->nkfull * g->kc;
-    emit_block(g, &pc, mext, next, g->kctail, be_i64(c, g->nkfull > 0), g->epilogue ? yes : no,
+    emit_block(g, &pc, mext, next, g->kctail, be_i64(c, g->nkfull > 0), epi_per_tile ? yes : no,
                be_mm_gep_const(c, a, p0 * g->a_cs), be_mm_gep_const(c, b, p0 * g->b_rs), cp);
   }
+  if (g->epilogue && !epi_per_tile) call_epilogue(g, &pc, yes, mext, next, be_i64(c, 0));
   LLVMBuildRetVoid(c->b);
   return fn;
 }
@@ -767,5 +782,5 @@ void be_emit_matmul(be_kernel *k) {
   for (int q = 0; q < g.nbufs; q++) args[q] = LLVMGetParam(g.kfn, (unsigned)q);
   args[g.nbufs] = args[g.nbufs + 1] = be_i64(k->c, 0);
   args[g.nbufs + 2] = be_i64(k->c, mm->type.dims[0]);
-  call_fn(k->c, epilogue_fn(&g, mm->type.dims[0], mm->type.dims[1]), args, g.nbufs + 3);
+  call_fn(k->c, epilogue_fn(&g, mm->type.dims[1]), args, g.nbufs + 3);
 }
