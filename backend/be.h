@@ -16,7 +16,7 @@
 /* Seconds spent in each backend stage, filled when be_options.timings is set. */
 typedef struct {
   double codegen;  /* tensor IR -> LLVM IR */
-  double optimize; /* default<O3> */
+  double optimize; /* LLVM's IR passes */
   double jit;      /* JIT materialisation (entry look-ups) */
   double emit;     /* object file emission (AOT) */
   double link;     /* C compiler: descriptor, runtime, shared library (AOT) */
@@ -25,7 +25,7 @@ typedef struct {
 typedef struct {
   const char *target_cpu;      /* NULL: the host's CPU name */
   const char *target_features; /* NULL: the host's features when target_cpu is NULL, else "" */
-  int opt_level;               /* 0..3; the default pipeline is default<O3> */
+  int opt_level;               /* 3 (the default): dlc's pass list; 0..2: LLVM's default<On> */
   /* Dumps (NULL: none). The library writes only to streams the caller hands it. */
   FILE *emit_llvm;             /* the LLVM module before optimisation */
   FILE *emit_llvm_opt;         /* ... and after */
