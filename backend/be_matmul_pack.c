@@ -162,6 +162,20 @@ LLVMValueRef be_mm_pack_b(be_ctx *c, const be_mm_isa *isa, const be_pack_spec *s
 
 /* ---- packing A's sliver ---------------------------------------------------------------- */
 
+/* n contiguous floats from `from` to `to` in pieces of a power of two lanes, unmasked: the
+ * slivers' rows (6 or 12 floats) end inside a vector, and a masked store holds up every later
+ * load whose address matches it in the low 12 bits until it commits (Intel): the masked copy
+ * of xᵀ's slivers ran at one float a cycle. */
+static void copy_floats(be_ctx *c, const be_mm_isa *isa, LLVMValueRef from, LLVMValueRef to, int n) {
+  for (int done = 0, piece = isa->vl; done < n; piece /= 2)
+    for (; n - done >= piece; done += piece) {
+      LLVMTypeRef t = piece == 1 ? c->f32 : LLVMVectorType(c->f32, (unsigned)piece);
+      LLVMValueRef v = LLVMBuildLoad2(c->b, t, be_mm_gep_const(c, from, done), "");
+      LLVMSetAlignment(v, 4);
+      LLVMSetAlignment(LLVMBuildStore(c->b, v, be_mm_gep_const(c, to, done)), 4);
+    }
+}
+
 LLVMValueRef be_mm_pack_a(be_ctx *c, const be_mm_isa *isa, const be_pack_a_spec *s) {
   char name[160];
   snprintf(name, sizeof name, "dlc.packa.v%d.s%d.r%d.m%d.k%lld.a%lld_%lld", isa->vl, s->slivers, s->rows, s->mr,
@@ -180,11 +194,7 @@ LLVMValueRef be_mm_pack_a(be_ctx *c, const be_mm_isa *isa, const be_pack_a_spec 
     LLVMValueRef f = be_mm_gep_const(c, from, (int64_t)sl * s->mr * s->a_rs);
     LLVMValueRef t = be_mm_gep_const(c, to, (int64_t)sl * s->mr * s->kc);
     if (s->a_rs == 1) {
-      /* The sliver's row p is contiguous: whole vectors, the last one masked. */
-      for (int r = 0; r < rows; r += isa->vl) {
-        int lanes = rows - r < isa->vl ? rows - r : isa->vl;
-        be_mm_store_vec(c, isa, be_mm_load_vec(c, isa, be_mm_gep_const(c, f, r), lanes), be_mm_gep_const(c, t, r), lanes);
-      }
+      copy_floats(c, isa, f, t, rows);
     } else {
       for (int r = 0; r < rows; r++) {
         LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, be_mm_gep_const(c, f, r * s->a_rs), "");
