@@ -199,9 +199,17 @@ static bool decide_materialised(planner *pl, const be_entry_spec *spec, ir_error
   return true;
 }
 
+static bool is_update_value(const ir_func *f, const ir_node *x) {
+  for (int i = 0; i < f->nupdates; i++)
+    if (f->updates[i].value == x) return true;
+  return false;
+}
+
 /* A matmul whose product nothing outside its kernel reads still needs memory for its partial
  * sums: the buffer of a member its epilogue stores, of the product's type (each element of
- * it is read, as the product, before it is written, as the member). Else a buffer of its own. */
+ * it is read, as the product, before it is written, as the member). Not an update's value:
+ * written in place, its buffer is the parameter that the epilogue reads after the partial
+ * sums are done. Else a buffer of its own. */
 static void home_products(planner *pl) {
   be_plan *p = pl->p;
   for (int gi = 0; gi < p->ngroups; gi++) {
@@ -210,7 +218,7 @@ static void home_products(planner *pl) {
     if (g->kind != BE_K_MATMUL || p->materialize[mm->id]) continue;
     for (int i = 0; i < g->nnodes && pl->acc_home[mm->id] < 0; i++) {
       const ir_node *m = g->nodes[i];
-      if (m != mm && p->materialize[m->id] && ir_type_equal(&m->type, &mm->type))
+      if (m != mm && p->materialize[m->id] && ir_type_equal(&m->type, &mm->type) && !is_update_value(pl->f, m))
         pl->acc_home[mm->id] = m->id;
     }
     p->materialize[mm->id] = true;
@@ -420,18 +428,27 @@ static bool reader_allows_inplace(planner *pl, const ir_node *r, bool direct, vo
   return direct && pointwise && ir_shape_equal(&r->type, x->t);
 }
 
+/* A member of a matmul kernel that is not evaluated at C's index by the epilogue: the
+ * product, and a transpose it reads its operand through. */
+static bool feeds_product(const be_group *grp, const ir_node *mem) {
+  const ir_node *mm = grp->sink;
+  return mem == mm || (mem->op == IR_OP_TRANSPOSE && (mm->args[0] == mem || mm->args[1] == mem));
+}
+
 static bool try_inplace(planner *pl, const ir_update *u) {
   be_plan *p = pl->p;
   const ir_node *v = u->value, *t = u->target;
   if (is_arg(v) || pl->alias[v->id] || pl->homed[v->id] || !p->materialize[v->id]) return false;
   int g = p->group_of[v->id];
-  if (g < 0 || p->groups[g].kind != BE_K_ELEMENTWISE || !ir_type_equal(&v->type, &t->type)) return false;
-  /* Every member is then evaluated at the loop's own index, so the kernel reads each old
-   * element exactly where it writes the new one. */
+  if (g < 0 || !ir_type_equal(&v->type, &t->type)) return false;
   const be_group *grp = &p->groups[g];
+  bool epilogue = grp->kind == BE_K_MATMUL;
+  if ((grp->kind != BE_K_ELEMENTWISE && !epilogue) || (epilogue && feeds_product(grp, v))) return false;
+  /* Every member is then evaluated at the loop's own index (a matmul's epilogue: at C's), so
+   * the kernel reads each old element exactly where it writes the new one. */
   for (int i = 0; i < grp->nnodes; i++) {
     const ir_node *mem = grp->nodes[i];
-    if (is_source(mem)) continue;
+    if (is_source(mem) || (epilogue && feeds_product(grp, mem))) continue;
     bool pointwise = be_scalar_emitter(mem->op) || mem->op == IR_OP_BROADCAST;
     if (!pointwise || !ir_shape_equal(&mem->type, &t->type)) return false;
   }

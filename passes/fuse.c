@@ -16,7 +16,8 @@
  * labels is never stored.
  *
  * A 2-D f32 matmul then joins the elementwise kernel that consumes it, as its epilogue (bias
- * add, activation, the activation's mask), unless that kernel holds a reduction or an update.
+ * add, activation, the activation's mask, the SGD update of the weight whose gradient it is),
+ * unless that kernel holds a reduction.
  *
  * Greedy, producer into consumer, in body order; each merge is checked for convexity.
  *
@@ -134,14 +135,6 @@ static bool leaves_func(const ir_func *f, const ir_node *x) {
   return false;
 }
 
-/* Whether x is the value of one of f's updates (the planner writes those in place only from
- * elementwise kernels, so a kernel holding one stays elementwise). */
-static bool is_update_value(const ir_func *f, const ir_node *x) {
-  for (int i = 0; i < f->nupdates; i++)
-    if (f->updates[i].value == x) return true;
-  return false;
-}
-
 /* Whether x's value is in memory whatever happens to its user `but`: it is not a kernel's
  * member, or leaves the function, or has another user outside its kernel. */
 static bool stored_anyway(const ir_func *f, const ir_node *x, const ir_node *but) {
@@ -192,13 +185,13 @@ static void sink_into_consumers(ir_func *f, bool *in, bool *reach) {
 
 
 /* Kernel kg can be a matmul's epilogue: pointwise ops (and sources) of the matmul's shape,
- * no reduction, no other matmul, no update value. */
+ * no reduction, no other matmul. */
 static bool epilogue_fits(const ir_func *f, int kg, const ir_node *mm) {
   for (int i = 0; i < f->nbody; i++) {
     const ir_node *x = f->body[i];
     if (x->kernel != kg || is_source(x)) continue;
     if (!is_pointwise(x)) return false;
-    if (!ir_shape_equal(&x->type, &mm->type) || is_update_value(f, x)) return false;
+    if (!ir_shape_equal(&x->type, &mm->type)) return false;
   }
   return true;
 }
@@ -214,9 +207,10 @@ static bool epilogue_convex(const ir_func *f, const ir_node *mm, int km, int kg,
 }
 
 /* A 2-D f32 matmul joins the elementwise kernel that consumes it (bias add, activation, the
- * activation's mask for the backward pass): the matmul's kernel computes those on each tile
- * of C after its last k block, while the tile is in cache, and stores only what the kernel
- * must store; the product itself is stored only if something outside the kernel reads it.
+ * activation's mask for the backward pass, an optimiser's update from a weight gradient): the
+ * matmul's kernel computes those on each tile of C after its last k block, while the tile is
+ * in cache, and stores only what the kernel must store; the product itself is stored only if
+ * something outside the kernel reads it.
  * Sources have no kernel yet here: they join their users' kernel afterwards. */
 static void fuse_epilogues(ir_func *f) {
   size_t n = (size_t)f->next_id + 1;

@@ -2,8 +2,8 @@
  * layouts (A·B, Aᵀ·B, A·Bᵀ, Aᵀ·Bᵀ, the transposes read in place after the fuse pass), shapes
  * that cross the K blocking, the column-task split and the row-task split; the host's vector
  * width and the narrower AVX2 and SSE code; epilogues fused into the matmul's kernel (bias,
- * relu, its mask, with and without the product stored too); and the thread pool: one thread
- * and two give bit-identical results. */
+ * relu, its mask, with and without the product stored too) and an SGD update as the
+ * epilogue, in place; and the thread pool: one thread and two give bit-identical results. */
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -355,6 +355,104 @@ Test(matmul, epilogue_large_and_threads_bit_identical) {
       cr_expect(memcmp(one, two, (size_t)(3 * big[i].m * big[i].n) * sizeof(float)) == 0,
                 "%lldx%lldx%lld layout %d: two threads differ from one", (long long)big[i].m,
                 (long long)big[i].k, (long long)big[i].n, layout);
+      free(one);
+      free(two);
+    }
+}
+
+/* ---- an update as the epilogue --------------------------------------------------------- */
+
+/* @train_step with w -= 0.1 · op(A)·op(B) in the matmul's kernel, w updated in place; with
+ * `product` the loss also reads the product (then it is stored outside the update too). */
+static char *update_text(mm_shape s, int layout, bool product) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  bool ta = layout & LAYOUT_TA, tb = layout & LAYOUT_TB;
+  long long m = s.m, k = s.k, n = s.n;
+  fprintf(f, "func @train_step(%%a: f32[%lld,%lld] input, %%b: f32[%lld,%lld] input, %%w: f32[%lld,%lld] param) {\n",
+          ta ? k : m, ta ? m : k, tb ? n : k, tb ? k : n, m, n);
+  const char *a = "%a", *b = "%b";
+  if (ta) fprintf(f, "  %%ta = transpose %%a perm=[1,0] : f32[%lld,%lld]\n", m, k), a = "%ta";
+  if (tb) fprintf(f, "  %%tb = transpose %%b perm=[1,0] : f32[%lld,%lld]\n", k, n), b = "%tb";
+  fprintf(f, "  %%0 = matmul %s, %s : f32[%lld,%lld]\n", a, b, m, n);
+  fprintf(f, "  %%1 = const 0.1 : f32[%lld,%lld]\n  %%2 = mul %%0, %%1 : f32[%lld,%lld]\n", m, n, m, n);
+  fprintf(f, "  %%3 = sub %%w, %%2 : f32[%lld,%lld]\n", m, n);
+  fprintf(f, "  %%4 = reduce_sum %s axes=[0,1] : f32[]\n  output loss = %%4\n  update %%w = %%3\n}\n",
+          product ? "%0" : "%a");
+  fclose(f);
+  return text;
+}
+
+/* Runs the update module on `threads` threads, checks w and the loss against the interpreter
+ * and that the plan wrote w in place; returns the new w (m·n floats; caller frees). */
+static float *run_update(mm_shape s, int layout, bool product, int threads) {
+  char *text = update_text(s, layout, product);
+  ir_module *m = tb_parse(text);
+  tb_passes(m, "fuse");
+  const ir_func *f = ir_module_find_func(m, "train_step");
+  for (int i = 0; i < f->nbody; i++)
+    if (f->body[i]->op == IR_OP_MATMUL)
+      cr_assert(f->body[i]->kernel > 0 && f->body[i]->kernel == f->body[i + 3]->kernel, "%s: no epilogue", text);
+  ir_error err = {0};
+  cr_assert(be_memplan_annotate(m, &err), "memplan: %s", err.msg);
+  const char *report = ir_module_get_meta(m, "memplan.train_step");
+  cr_expect(report && strstr(report, "1 updates in place, 0 copies"), "%s: %s", text, report);
+  const dlc_model_desc *d;
+  be_jit *j = tb_jit(m, &d);
+  ir_interp *in = ir_interp_create(f);
+  uint64_t seed = (uint64_t)(s.m * 131 + s.k * 7 + s.n + layout);
+  float *buf[2];
+  for (int i = 0; i < 2; i++) {
+    const dlc_tensor_desc *t = &d->inputs[i];
+    int64_t n = t->shape[0] * t->shape[1];
+    buf[i] = tb_alloc((size_t)n * sizeof(float));
+    double *r = ir_interp_arg(in, t->name);
+    for (int64_t e = 0; e < n; e++) r[e] = buf[i][e] = (float)tb_rand(&seed, -1, 1);
+  }
+  tb_model tm;
+  tb_model_init(&tm, d);
+  int64_t mn = s.m * s.n;
+  float *w = tb_param(&tm, "w");
+  double *wr = ir_interp_arg(in, "w");
+  for (int64_t e = 0; e < mn; e++) wr[e] = w[e] = (float)tb_rand(&seed, -1, 1);
+  cr_assert(rt_threads_set(threads) == 0);
+  const void *inputs[2] = {buf[0], buf[1]};
+  float loss = tb_call(&tm, d->train_step, inputs);
+  rt_threads_set(1);
+  cr_assert(ir_interp_run(in, &err), "interp: %s", err.msg);
+  double want_loss = ir_interp_output(in, "loss", NULL)[0];
+  cr_expect(tb_close(loss, want_loss, 1e-4, 1e-3), "%s: loss %g, want %g", text, loss, want_loss);
+  const double *want = ir_interp_update(in, "w", NULL);
+  int bad = 0;
+  for (int64_t e = 0; e < mn; e++)
+    if (fabs(w[e] - want[e]) > 1e-6 * (1 + (double)s.k / 64) && bad++ < 5)
+      cr_expect(false, "%lldx%lldx%lld layout %d threads %d: w[%lld] = %.9g, want %.9g", (long long)s.m,
+                (long long)s.k, (long long)s.n, layout, threads, (long long)e, w[e], want[e]);
+  cr_expect_eq(bad, 0, "%d wrong elements", bad);
+  float *out = malloc((size_t)mn * sizeof(float));
+  memcpy(out, w, (size_t)mn * sizeof(float));
+  for (int i = 0; i < 2; i++) free(buf[i]);
+  tb_model_free(&tm);
+  ir_interp_destroy(in);
+  be_jit_destroy(j);
+  ir_module_destroy(m);
+  free(text);
+  return out;
+}
+
+/* Small and odd shapes, K across several blocks, tasks split by rows (Aᵀ packed) and columns:
+ * the product's partial sums never land in w, which the epilogue still reads. */
+Test(matmul, update_epilogue_in_place) {
+  static const mm_shape cases[] = {{7, 13, 5}, {64, 64, 10}, {33, 400, 70}, {200, 800, 96}, {130, 260, 520}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    for (int layout = 0; layout < 4; layout++) {
+      bool product = (i + (size_t)layout) % 2 == 1;
+      float *one = run_update(cases[i], layout, product, 1);
+      float *two = run_update(cases[i], layout, product, 2);
+      cr_expect(memcmp(one, two, (size_t)(cases[i].m * cases[i].n) * sizeof(float)) == 0,
+                "%lldx%lldx%lld layout %d: two threads differ from one", (long long)cases[i].m,
+                (long long)cases[i].k, (long long)cases[i].n, layout);
       free(one);
       free(two);
     }
