@@ -272,7 +272,9 @@ bool be_aot_compile(ir_module *m, const be_options *o, const char *so_path, ir_e
   LLVMContextRef ctx = LLVMContextCreate();
   LLVMModuleRef mod = NULL;
   be_model model;
-  bool built = ok && be_build_llvm(m, o, &t, ctx, &mod, &model, err);
+  be_options every_entry = *o;
+  every_entry.entries = 0;
+  bool built = ok && be_build_llvm(m, &every_entry, &t, ctx, &mod, &model, err);
   ok = built;
   if (ok) {
     double t0 = be_now();

@@ -232,7 +232,7 @@ LLVMValueRef be_fadd_reassoc(be_ctx *c, LLVMValueRef a, LLVMValueRef b);
 /* ---- module, target ---------------------------------------------------------------- */
 
 /* Emits every entry of the module into c->mod; builds the model description. */
-bool be_codegen_module(be_ctx *c, ir_module *m, be_model *model, ir_error *err);
+bool be_codegen_module(be_ctx *c, ir_module *m, be_model *model, unsigned entries, ir_error *err);
 
 typedef struct {
   LLVMTargetMachineRef tm;

@@ -399,11 +399,12 @@ static bool emit_entry(be_ctx *c, const ir_func *f, const be_entry_spec *spec, b
   return ok;
 }
 
-static bool codegen_entries(be_ctx *c, ir_module *m, be_model *mo, ir_error *err) {
+/* The entries `entries` asks for (be_options.entries; 0: all) that the module has. */
+static bool codegen_entries(be_ctx *c, ir_module *m, be_model *mo, unsigned entries, ir_error *err) {
   for (int e = 0; e < BE_NENTRIES; e++) {
     const ir_func *f = ir_module_find_func(m, be_entries[e].func);
     mo->has_entry[e] = false;
-    if (!f) continue;
+    if (!f || (entries && !(entries & (1u << e)))) continue;
     if (e == 2 && !ir_func_find_output(f, "prediction")) continue;
     if (e == 1 && !ir_func_find_output(f, "loss")) continue;
     if (!emit_entry(c, f, &be_entries[e], mo, err)) return false;
@@ -412,11 +413,11 @@ static bool codegen_entries(be_ctx *c, ir_module *m, be_model *mo, ir_error *err
   return true;
 }
 
-bool be_codegen_module(be_ctx *c, ir_module *m, be_model *mo, ir_error *err) {
+bool be_codegen_module(be_ctx *c, ir_module *m, be_model *mo, unsigned entries, ir_error *err) {
   if (!be_model_build(m, mo, err)) return false;
   be_kernel_cache kc = {0};
   c->kernels = &kc;
-  bool ok = codegen_entries(c, m, mo, err);
+  bool ok = codegen_entries(c, m, mo, entries, err);
   c->kernels = NULL;
   kernel_cache_free(&kc);
   return ok;

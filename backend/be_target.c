@@ -143,7 +143,7 @@ bool be_build_llvm(ir_module *m, const be_options *o, const be_target *t, LLVMCo
   be_ctx c;
   be_ctx_init(&c, ctx, "dlc", t->cpu, t->features);
   be_target_apply(t, c.mod);
-  bool ok = be_codegen_module(&c, m, model, err);
+  bool ok = be_codegen_module(&c, m, model, o->entries, err);
   be_ctx_dispose_builder(&c);
   if (ok) {
     char *msg = NULL;

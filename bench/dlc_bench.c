@@ -10,7 +10,7 @@
  * i mod (rows / batch).
  *
  * Prints one line of key=value pairs: compile_ms (model file to callable step: read,
- * frontend, passes, JIT) and compile_cpu_ms (its CPU time), the step's planned scratch
+ * frontend, passes, JIT of the entries dlc train compiles) and compile_cpu_ms (its CPU time), the step's planned scratch
  * bytes, the matmul FLOPs of one step (2·m·n·k summed over @train_step's matmuls), the median, min and max step time (and the
  * median CPU time of the process per step, a check on a shared machine), and the
  * loss of the first and last timed step. */
@@ -200,6 +200,7 @@ int main(int argc, char **argv) {
   }
   be_options o = be_options_default();
   o.threads = threads;
+  o.entries = BE_ENTRY_TRAIN_STEP | BE_ENTRY_EVAL_LOSS | BE_ENTRY_FORWARD; /* what dlc train compiles */
   be_timings bt = {0};
   o.timings = &bt;
   be_jit *jit = NULL;

@@ -333,6 +333,50 @@ Test(backend_jit, missing_functions_give_null_entries) {
   ir_module_destroy(m);
 }
 
+/* be_options.entries: the JIT compiles the entries asked for, the others are NULL, and the
+ * ones compiled compute what they do when every entry is compiled. */
+Test(backend_jit, entries_option_compiles_only_those) {
+  ir_module *m = tb_parse_file(INPUTS "mlp.dlir");
+  tb_passes(m, "shape-infer,autodiff,optimizer,simplify,fuse");
+  static const unsigned asks[] = {BE_ENTRY_TRAIN_STEP | BE_ENTRY_EVAL_LOSS, BE_ENTRY_GRADIENTS | BE_ENTRY_APPLY, 0};
+  float losses[3][2];
+  for (int a = 0; a < 3; a++) {
+    be_options o = be_options_default();
+    o.entries = asks[a];
+    const dlc_model_desc *d;
+    be_jit *j = NULL;
+    ir_error err = {0};
+    cr_assert(be_jit_compile(m, &o, &j, &d, &err), "%s", err.msg);
+    dlc_entry got[5] = {d->train_step, d->eval_loss, d->forward, d->gradients, d->apply};
+    for (int e = 0; e < 5; e++)
+      cr_expect_eq(got[e] != NULL, asks[a] == 0 || (asks[a] & (1u << e)), "ask %#x: entry %d", asks[a], e);
+    tb_model tm;
+    tb_model_init(&tm, d);
+    uint64_t seed = 7;
+    for (size_t b = 0; b < d->param_bytes / sizeof(float); b++) ((float *)tm.params)[b] = (float)tb_rand(&seed, -1, 1);
+    void *in[8];
+    for (int i = 0; i < d->ninputs; i++) {
+      size_t n = tb_bytes(&d->inputs[i]);
+      in[i] = tb_alloc(n);
+      for (size_t b = 0; b < n / 4; b++)
+        if (d->inputs[i].dtype == DLC_F32) ((float *)in[i])[b] = (float)tb_rand(&seed, -1, 1);
+        else ((int32_t *)in[i])[b] = (int32_t)(b % 3);
+    }
+    for (int s = 0; s < 2; s++) {
+      if (d->train_step) losses[a][s] = tb_call(&tm, d->train_step, (const void *const *)in);
+      else losses[a][s] = tb_call(&tm, d->gradients, (const void *const *)in), tb_call(&tm, d->apply, NULL);
+    }
+    for (int i = 0; i < d->ninputs; i++) free(in[i]);
+    tb_model_free(&tm);
+    be_jit_destroy(j);
+  }
+  for (int s = 0; s < 2; s++) {
+    cr_expect_eq(losses[0][s], losses[2][s], "step %d: train_step alone %g, with every entry %g", s, losses[0][s], losses[2][s]);
+    cr_expect(tb_close(losses[1][s], losses[2][s], 1e-5, 1e-6), "step %d: gradients+apply %g, train_step %g", s, losses[1][s], losses[2][s]);
+  }
+  ir_module_destroy(m);
+}
+
 Test(backend_jit, elementwise_kernel_vectorises) {
   const char *text = "func @forward(%x: f32[64,128] input, %b: f32[128] param) {\n"
                      "  %0 = add %x, %b : f32[64,128]\n"
