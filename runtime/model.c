@@ -105,15 +105,14 @@ dlc_model *dlc_create_from(const dlc_model_desc *desc, uint64_t seed) {
   size_t pbytes = round_up(desc->param_bytes), sbytes = round_up(desc->state_bytes);
   size_t scratch = round_up(desc->scratch_bytes), pred = round_up(tensor_bytes(&desc->prediction));
   size_t total = 2 * pbytes + sbytes + scratch + pred;
-  if (total == 0) total = RT_ALIGN;
   dlc_model *m = calloc(1, sizeof *m);
-  unsigned char *block = m ? aligned_alloc(RT_ALIGN, total) : NULL;
+  /* Zeroed: state starts at zero, and so do padding and gradients. */
+  unsigned char *block = m ? rt_alloc_zeroed(total) : NULL;
   if (!block) {
     free(m);
     rt_set_error("out of memory: the model needs %zu bytes", total);
     return NULL;
   }
-  memset(block, 0, total); /* state starts at zero, and so do padding and gradients */
   m->desc = desc;
   m->block = block;
   m->params = block;

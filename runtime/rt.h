@@ -36,6 +36,12 @@ void rt_clear_error(void);
  * distance), or NULL when none is close enough to be a plausible typo. */
 const char *rt_closest_name(const char *name, const char *const *candidates, int n);
 
+/* ---- memory (memory.c) ------------------------------------------------------------- */
+
+/* `bytes` zeroed, 64-byte aligned; on huge pages when large (memory.c says why). free()
+ * releases it. NULL when out of memory (no message set). */
+void *rt_alloc_zeroed(size_t bytes);
+
 /* Bytes of one element of a DLC_* dtype; 0 for an unknown dtype. */
 size_t rt_dtype_size(int dtype);
 /* "f32", "f64", "i32", "i64", "bool", or "?" */

@@ -95,7 +95,7 @@ static int bufs_alloc(const dlc_model_desc *desc, const rt_dataset *d, int64_t r
     return -1;
   }
   for (int a = 0; a < d->narrays; a++)
-    if (!(b->bufs[a] = calloc((size_t)(desc->batch * d->arrays[a].width), rt_dtype_size(d->arrays[a].dtype))))
+    if (!(b->bufs[a] = rt_alloc_zeroed((size_t)(desc->batch * d->arrays[a].width) * rt_dtype_size(d->arrays[a].dtype))))
       goto oom;
   b->idx = malloc((size_t)(rows > 0 ? rows : 1) * sizeof *b->idx);
   b->pred = calloc((size_t)(desc->batch * (pred_width(desc) ? pred_width(desc) : 1)), sizeof(float));
