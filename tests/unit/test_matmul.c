@@ -249,6 +249,31 @@ Test(matmul, pool_runs_each_task_once) {
 
 /* ---- epilogues ------------------------------------------------------------------------- */
 
+/* `text` parsed and fused; its function `name`, whose matmuls must have joined the kernel of
+ * the node three after them (their epilogue). */
+static ir_module *fused(const char *text, const char *name, const ir_func **f) {
+  ir_module *m = tb_parse(text);
+  tb_passes(m, "fuse");
+  *f = ir_module_find_func(m, name);
+  for (int i = 0; i < (*f)->nbody; i++)
+    if ((*f)->body[i]->op == IR_OP_MATMUL)
+      cr_assert((*f)->body[i]->kernel > 0 && (*f)->body[i]->kernel == (*f)->body[i + 3]->kernel, "%s: no epilogue",
+                text);
+  return m;
+}
+
+/* The first n inputs of d, random in [-1, 1): into buf[i] (caller frees) and the same values
+ * into the interpreter's arguments. */
+static void random_inputs(ir_interp *in, const dlc_model_desc *d, int n, uint64_t seed, float **buf) {
+  for (int i = 0; i < n; i++) {
+    const dlc_tensor_desc *t = &d->inputs[i];
+    int64_t len = t->rank == 2 ? t->shape[0] * t->shape[1] : t->shape[0];
+    buf[i] = tb_alloc((size_t)len * sizeof(float));
+    double *r = ir_interp_arg(in, t->name);
+    for (int64_t e = 0; e < len; e++) r[e] = buf[i][e] = (float)tb_rand(&seed, -1, 1);
+  }
+}
+
 /* @gradients storing, from one kernel: h = relu(op(A)·op(B) + bias) as grad.h, its mask
  * (1 where the pre-activation is positive) as grad.m, and with `product` the product itself
  * as grad.c (then it has a buffer of its own; else it lives in h's). */
@@ -278,24 +303,13 @@ static char *epilogue_text(mm_shape s, int layout, bool product) {
  * the interpreter, and returns them (h, mask, product: 3·m·n floats; caller frees). */
 static float *run_epilogue(mm_shape s, int layout, bool product, int threads) {
   char *text = epilogue_text(s, layout, product);
-  ir_module *m = tb_parse(text);
-  tb_passes(m, "fuse");
-  const ir_func *f = ir_module_find_func(m, "gradients");
-  for (int i = 0; i < f->nbody; i++)
-    if (f->body[i]->op == IR_OP_MATMUL)
-      cr_assert(f->body[i]->kernel > 0 && f->body[i]->kernel == f->body[i + 3]->kernel, "%s: no epilogue", text);
+  const ir_func *f;
+  ir_module *m = fused(text, "gradients", &f);
   const dlc_model_desc *d;
   be_jit *j = tb_jit(m, &d);
   ir_interp *in = ir_interp_create(f);
-  uint64_t seed = (uint64_t)(s.m * 7919 + s.k * 31 + s.n + layout);
   float *buf[3];
-  for (int i = 0; i < 3; i++) {
-    const dlc_tensor_desc *t = &d->inputs[i];
-    int64_t n = t->rank == 2 ? t->shape[0] * t->shape[1] : t->shape[0];
-    buf[i] = tb_alloc((size_t)n * sizeof(float));
-    double *r = ir_interp_arg(in, t->name);
-    for (int64_t e = 0; e < n; e++) r[e] = buf[i][e] = (float)tb_rand(&seed, -1, 1);
-  }
+  random_inputs(in, d, 3, (uint64_t)(s.m * 7919 + s.k * 31 + s.n + layout), buf);
   tb_model tm;
   tb_model_init(&tm, d);
   for (int i = 0; i < d->nparams; i++) {
@@ -388,12 +402,8 @@ static char *update_text(mm_shape s, int layout, bool product) {
  * and that the plan wrote w in place; returns the new w (m·n floats; caller frees). */
 static float *run_update(mm_shape s, int layout, bool product, int threads) {
   char *text = update_text(s, layout, product);
-  ir_module *m = tb_parse(text);
-  tb_passes(m, "fuse");
-  const ir_func *f = ir_module_find_func(m, "train_step");
-  for (int i = 0; i < f->nbody; i++)
-    if (f->body[i]->op == IR_OP_MATMUL)
-      cr_assert(f->body[i]->kernel > 0 && f->body[i]->kernel == f->body[i + 3]->kernel, "%s: no epilogue", text);
+  const ir_func *f;
+  ir_module *m = fused(text, "train_step", &f);
   ir_error err = {0};
   cr_assert(be_memplan_annotate(m, &err), "memplan: %s", err.msg);
   const char *report = ir_module_get_meta(m, "memplan.train_step");
@@ -403,13 +413,8 @@ static float *run_update(mm_shape s, int layout, bool product, int threads) {
   ir_interp *in = ir_interp_create(f);
   uint64_t seed = (uint64_t)(s.m * 131 + s.k * 7 + s.n + layout);
   float *buf[2];
-  for (int i = 0; i < 2; i++) {
-    const dlc_tensor_desc *t = &d->inputs[i];
-    int64_t n = t->shape[0] * t->shape[1];
-    buf[i] = tb_alloc((size_t)n * sizeof(float));
-    double *r = ir_interp_arg(in, t->name);
-    for (int64_t e = 0; e < n; e++) r[e] = buf[i][e] = (float)tb_rand(&seed, -1, 1);
-  }
+  random_inputs(in, d, 2, seed, buf);
+  seed += 1; /* w's values differ from the inputs' */
   tb_model tm;
   tb_model_init(&tm, d);
   int64_t mn = s.m * s.n;
