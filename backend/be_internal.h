@@ -146,6 +146,11 @@ LLVMValueRef be_begin_function(be_ctx *c, const char *name, int nparams, bool in
 /* The general form: nptr pointers (the first nalias noalias nocapture), then ni64 i64s. */
 LLVMValueRef be_begin_function_args(be_ctx *c, const char *name, int nptr, int nalias, int ni64, bool internal);
 void be_set_function_attrs(be_ctx *c, LLVMValueRef fn);
+/* Marks fn, a function that only calls kernels (an entry, a matmul's task dispatch, the tile
+ * loops of its parts), to be compiled without optimisation: the kernels it calls run for
+ * thousands of cycles each, and LLVM's passes and instruction selection on such glue were
+ * 8 % of W3's compile (steps measured the same). */
+void be_mark_glue(be_ctx *c, LLVMValueRef fn);
 LLVMValueRef be_entry_alloca(be_ctx *c, LLVMTypeRef t, const char *name);
 
 /* Counted loops in do-while form: a static trip count n >= 1, or (be_loop_begin_dyn) a

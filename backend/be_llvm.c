@@ -127,6 +127,14 @@ void be_set_function_attrs(be_ctx *c, LLVMValueRef fn) {
   if (c->wide_vectors) LLVMAddTargetDependentFunctionAttr(fn, "prefer-vector-width", "512");
 }
 
+void be_mark_glue(be_ctx *c, LLVMValueRef fn) {
+  static const char *const kinds[] = {"optnone", "noinline"}; /* optnone requires noinline */
+  for (int i = 0; i < 2; i++) {
+    unsigned kind = LLVMGetEnumAttributeKindForName(kinds[i], strlen(kinds[i]));
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, kind, 0));
+  }
+}
+
 LLVMValueRef be_begin_function_args(be_ctx *c, const char *name, int nptr, int nalias, int ni64, bool internal) {
   int nparams = nptr + ni64;
   LLVMTypeRef params[nparams > 0 ? nparams : 1];

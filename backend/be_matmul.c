@@ -611,6 +611,7 @@ static LLVMValueRef emit_part(mm_geom *g, int64_t mext, int64_t next) {
   LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
   if (fn) return fn;
   fn = be_begin_function_args(c, name, 5, 0, 2, true);
+  be_mark_glue(c, fn);
   LLVMValueRef a = LLVMGetParam(fn, 0), b = LLVMGetParam(fn, 1), cp = LLVMGetParam(fn, 2),
                panels = LLVMGetParam(fn, 3), bufs = LLVMGetParam(fn, 4);
   LLVMValueRef loaded[g->nbufs + 1];
@@ -671,6 +672,7 @@ static LLVMValueRef emit_task(mm_geom *g, LLVMValueRef parts[2][2]) {
   LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->void_t, params, 2, 0));
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   be_set_function_attrs(c, fn);
+  be_mark_glue(c, fn);
   LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
   LLVMValueRef ctx = LLVMGetParam(fn, 0), i = LLVMGetParam(fn, 1), ptr[5];
   for (int q = 0; q < 5; q++) {
@@ -746,6 +748,7 @@ static bool emit_blocked(be_kernel *k, mm_geom *g) {
   const ir_node *mm = k->plan->groups[k->group].sink, *asrc, *bsrc;
   if (!geometry_of(k->plan, k->group, be_mm_isa_of(c->features), g, &asrc, &bsrc)) return false;
   kernel_context(k, g);
+  be_mark_glue(c, g->kfn); /* it starts the tasks; the parts and micro-kernels compute */
   LLVMValueRef a = k->buf[asrc->id], b = k->buf[bsrc->id];
   IR_ASSERT(a && b && (task_panel_floats(g) == 0 || k->panel));
   LLVMBasicBlockRef body = LLVMGetInsertBlock(c->b);

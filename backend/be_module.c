@@ -379,6 +379,7 @@ static bool emit_entry(be_ctx *c, const ir_func *f, const be_entry_spec *spec, b
     char name[64];
     snprintf(name, sizeof name, "dlc_entry_%s", spec->entry);
     LLVMValueRef fn = be_begin_function(c, name, 1, false);
+    be_mark_glue(c, fn);
     LLVMValueRef frame = LLVMGetParam(fn, 0);
     emit_copies(c, frame, p.start_copies, p.nstart);
     for (int gi = 0; gi < p.ngroups; gi++) {
