@@ -81,18 +81,20 @@ def main():
         near_peak = max(run([peak_fma], True)["peak_gflops"] for _ in range(3)) if mm_bound else None
         for threads in (1, 2):
             pinned = threads == 1
-            dlc_t, dlc_min, dlc_cpu, torch_t, info = [], [], [], [], None
+            dlc_t, dlc_min, dlc_cpu, compile_ms, torch_t, info = [], [], [], [], [], None
             for _ in range(a.rounds):
                 r = run([dlc_bench, os.path.join(ROOT, "bench", "workloads", name + ".def"),
                          "--threads", str(threads)] + common, pinned)
                 dlc_t.append(r["median_ms"])
                 dlc_min.append(r["min_ms"])
+                compile_ms.append(r["compile_ms"])
                 dlc_cpu.append(r["cpu_median_ms"])
                 info = info or r
                 t = run([a.python, os.path.join(ROOT, "bench", "torch_bench.py"), name,
                          "--threads", str(threads)] + common, pinned)
                 torch_t.append(t["median_ms"])
-            info = dict(info, cpu_ms=statistics.median(dlc_cpu), best_ms=min(dlc_min))
+            info = dict(info, cpu_ms=statistics.median(dlc_cpu), best_ms=min(dlc_min),
+                        compile_ms=statistics.median(compile_ms))
             cell[threads] = (statistics.median(dlc_t), statistics.median(torch_t), info)
         rows_out.append((name, desc, near_peak, cell))
 
@@ -116,7 +118,7 @@ def main():
     print("ratio = dlc time / PyTorch time (lower is better); GFLOP/s counts the step's matmul FLOPs;"
           " %%peak = dlc's one-thread GFLOP/s / the FMA peak measured again just before that workload"
           " (%s GFLOP/s); best = the same for dlc's fastest one-thread step (on a shared machine the"
-          " median carries the other tenants' load, the fastest step less of it); compile = model file to callable step;"
+          " median carries the other tenants' load, the fastest step less of it); compile = model file to callable step (median of the one-thread rounds);"
           " scratch = the step's planned scratch bytes; dlc 1T cpu = its median CPU ms per step"
           " (differs from wall time when other work shares the core)." % (peaks_used or "none"))
 
