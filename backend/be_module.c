@@ -208,11 +208,19 @@ static void collect_params(const be_plan *p, int gi, kernel_params *kp) {
  * in eval_loss, forward, gradients and train_step). A kernel is identified by its LLVM text
  * with its own name left out, together with the helpers its emitter made for it (functions
  * named `<kernel>.<something>`, as a matmul's parts): the same text is the same code, so it
- * is emitted once and every entry calls that one. */
+ * is emitted once and every entry calls that one. Printing is a twentieth of a compile, so a
+ * kernel is printed only when another has its size (blocks and instructions, its helpers'
+ * too): most kernels have none, and are never printed. */
+typedef struct {
+  LLVMValueRef fn;
+  char *name;
+  uint64_t size;
+  char *text; /* NULL until a kernel of the same size needs it */
+} cached_kernel;
+
 struct be_kernel_cache {
   int n, cap;
-  char **text;
-  LLVMValueRef *fn;
+  cached_kernel *k;
 };
 
 /* Appends s to *buf with every `@name` followed by '.' or '(' written `@K`, and every loop ID
@@ -261,39 +269,60 @@ static char *kernel_key(LLVMModuleRef mod, LLVMValueRef fn, const char *name) {
   return key;
 }
 
+/* Blocks and instructions of fn and its helpers, and how many helpers: equal texts have
+ * equal sizes. */
+static uint64_t kernel_size(LLVMModuleRef mod, LLVMValueRef fn, const char *name) {
+  uint64_t blocks = 0, insts = 0, fns = 0;
+  size_t nl = strlen(name);
+  for (LLVMValueRef h = LLVMGetFirstFunction(mod); h; h = LLVMGetNextFunction(h)) {
+    if (h != fn && !is_helper_of(h, name, nl)) continue;
+    fns++;
+    for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(h); b; b = LLVMGetNextBasicBlock(b), blocks++)
+      for (LLVMValueRef i = LLVMGetFirstInstruction(b); i; i = LLVMGetNextInstruction(i)) insts++;
+  }
+  return fns << 48 | blocks << 32 | insts;
+}
+
+static void delete_kernel(LLVMModuleRef mod, LLVMValueRef fn, const char *name) {
+  size_t nl = strlen(name);
+  for (LLVMValueRef h = LLVMGetFirstFunction(mod), next; h; h = next) {
+    next = LLVMGetNextFunction(h);
+    if (h == fn || is_helper_of(h, name, nl)) LLVMDeleteFunction(h);
+  }
+}
+
 /* The existing kernel equal to fn (which is then deleted with its helpers), or fn itself. */
 static LLVMValueRef dedupe_kernel(be_ctx *c, LLVMValueRef fn) {
   be_kernel_cache *kc = c->kernels;
   size_t nl;
   char *name = strdup(LLVMGetValueName2(fn, &nl));
   IR_ASSERT(name);
-  char *key = kernel_key(c->mod, fn, name);
-  for (int i = 0; i < kc->n; i++)
-    if (strcmp(kc->text[i], key) == 0) {
-      for (LLVMValueRef h = LLVMGetFirstFunction(c->mod), next; h; h = next) {
-        next = LLVMGetNextFunction(h);
-        if (h == fn || is_helper_of(h, name, nl)) LLVMDeleteFunction(h);
-      }
+  uint64_t size = kernel_size(c->mod, fn, name);
+  char *key = NULL;
+  for (int i = 0; i < kc->n; i++) {
+    cached_kernel *k = &kc->k[i];
+    if (k->size != size) continue;
+    if (!k->text) k->text = kernel_key(c->mod, k->fn, k->name);
+    if (!key) key = kernel_key(c->mod, fn, name);
+    if (strcmp(k->text, key) == 0) {
+      delete_kernel(c->mod, fn, name);
       free(key);
       free(name);
-      return kc->fn[i];
+      return k->fn;
     }
+  }
   if (kc->n == kc->cap) {
     kc->cap = kc->cap ? 2 * kc->cap : 32;
-    kc->text = realloc(kc->text, sizeof(char *) * (size_t)kc->cap);
-    kc->fn = realloc(kc->fn, sizeof(LLVMValueRef) * (size_t)kc->cap);
-    IR_ASSERT(kc->text && kc->fn);
+    kc->k = realloc(kc->k, sizeof *kc->k * (size_t)kc->cap);
+    IR_ASSERT(kc->k);
   }
-  kc->text[kc->n] = key;
-  kc->fn[kc->n++] = fn;
-  free(name);
+  kc->k[kc->n++] = (cached_kernel){fn, name, size, key};
   return fn;
 }
 
 static void kernel_cache_free(be_kernel_cache *kc) {
-  for (int i = 0; i < kc->n; i++) free(kc->text[i]);
-  free(kc->text);
-  free(kc->fn);
+  for (int i = 0; i < kc->n; i++) free(kc->k[i].text), free(kc->k[i].name);
+  free(kc->k);
   memset(kc, 0, sizeof *kc);
 }
 
