@@ -80,6 +80,8 @@ LLVMValueRef be_mm_pack_a(be_ctx *c, const be_mm_isa *isa, const be_pack_a_spec 
 /* Helpers of both files. */
 LLVMValueRef be_mm_gep(be_ctx *c, LLVMValueRef base, LLVMValueRef index); /* float* + index */
 LLVMValueRef be_mm_gep_const(be_ctx *c, LLVMValueRef base, int64_t index);
+/* A hint to fetch the cache line of base + index floats (any address: a prefetch never faults). */
+void be_mm_prefetch(be_ctx *c, LLVMValueRef base, int64_t index);
 /* <vl x float> of the isa. */
 LLVMTypeRef be_mm_vec_t(be_ctx *c, const be_mm_isa *isa);
 /* A vector of `lanes` valid floats at p (unaligned; masked below vl lanes, the rest zero),

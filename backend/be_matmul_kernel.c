@@ -37,6 +37,14 @@ LLVMValueRef be_mm_gep_const(be_ctx *c, LLVMValueRef base, int64_t index) {
   return be_mm_gep(c, base, be_i64(c, index));
 }
 
+/* A read prefetch into every cache level (llvm.prefetch: read, locality 3, data). */
+void be_mm_prefetch(be_ctx *c, LLVMValueRef base, int64_t index) {
+  LLVMValueRef idx = be_i64(c, index);
+  LLVMValueRef addr = LLVMBuildGEP2(c->b, c->f32, base, &idx, 1, ""); /* not inbounds: it may point past the buffer */
+  LLVMValueRef args[4] = {addr, LLVMConstInt(c->i32, 0, 0), LLVMConstInt(c->i32, 3, 0), LLVMConstInt(c->i32, 1, 0)};
+  be_intrinsic(c, "llvm.prefetch", c->ptr, args, 4);
+}
+
 /* ---- vector helpers -------------------------------------------------------------------- */
 
 LLVMTypeRef be_mm_vec_t(be_ctx *c, const be_mm_isa *isa) { return LLVMVectorType(c->f32, (unsigned)isa->vl); }
@@ -194,13 +202,6 @@ LLVMValueRef be_mm_microkernel(be_ctx *c, const be_mm_isa *isa, const be_mk_spec
  * the step). */
 enum { PREFETCH_ROWS = 16 };
 
-static void prefetch(be_ctx *c, LLVMValueRef base, int64_t index) {
-  LLVMValueRef idx = be_i64(c, index);
-  LLVMValueRef addr = LLVMBuildGEP2(c->b, c->f32, base, &idx, 1, ""); /* may point past A: a hint */
-  LLVMValueRef args[4] = {addr, LLVMConstInt(c->i32, 0, 0), LLVMConstInt(c->i32, 3, 0), LLVMConstInt(c->i32, 1, 0)};
-  be_intrinsic(c, "llvm.prefetch", c->ptr, args, 4);
-}
-
 enum { MAX_NCOLS = 16 };
 
 /* C's rows from the narrow kernel's Cᵀ tile (acc[v][j], lane l = row v*vl + l): the tile goes
@@ -259,7 +260,7 @@ LLVMValueRef be_mm_microkernel_narrow(be_ctx *c, const be_mm_isa *isa, const be_
   LLVMValueRef b_row = be_mm_gep(c, b, LLVMBuildMul(c->b, p0, be_i64(c, s->b_rs), ""));
   for (int q = 0; q < u; q++) {
     LLVMValueRef av[MAX_VEC];
-    for (int v = 0; v < V; v++) prefetch(c, a_col, (q + PREFETCH_ROWS) * s->a_cs + v * isa->vl);
+    for (int v = 0; v < V; v++) be_mm_prefetch(c, a_col, (q + PREFETCH_ROWS) * s->a_cs + v * isa->vl);
     for (int v = 0; v < V; v++) av[v] = be_mm_load_vec(c, isa, be_mm_gep_const(c, a_col, q * s->a_cs + v * isa->vl), lanes[v]);
     for (int j = 0; j < J; j++) {
       LLVMValueRef y = LLVMBuildLoad2(c->b, c->f32, be_mm_gep_const(c, b_row, q * s->b_rs + j * s->b_cs), "");

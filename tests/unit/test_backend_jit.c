@@ -371,8 +371,10 @@ Test(backend_jit, entries_option_compiles_only_those) {
     be_jit_destroy(j);
   }
   for (int s = 0; s < 2; s++) {
-    cr_expect_eq(losses[0][s], losses[2][s], "step %d: train_step alone %g, with every entry %g", s, losses[0][s], losses[2][s]);
-    cr_expect(tb_close(losses[1][s], losses[2][s], 1e-5, 1e-6), "step %d: gradients+apply %g, train_step %g", s, losses[1][s], losses[2][s]);
+    cr_expect_eq(losses[0][s], losses[2][s], "step %d: train_step alone %g, with every entry %g", s,
+                 losses[0][s], losses[2][s]);
+    cr_expect(tb_close(losses[1][s], losses[2][s], 1e-5, 1e-6), "step %d: gradients+apply %g, train_step %g", s,
+              losses[1][s], losses[2][s]);
   }
   ir_module_destroy(m);
 }
