@@ -146,6 +146,8 @@ LLVMValueRef be_begin_function(be_ctx *c, const char *name, int nparams, bool in
 /* The general form: nptr pointers (the first nalias noalias nocapture), then ni64 i64s. */
 LLVMValueRef be_begin_function_args(be_ctx *c, const char *name, int nptr, int nalias, int ni64, bool internal);
 void be_set_function_attrs(be_ctx *c, LLVMValueRef fn);
+/* Adds the function attribute named `attr` (an enum attribute: "nounwind", "noinline", ...). */
+void be_add_fn_attr(be_ctx *c, LLVMValueRef fn, const char *attr);
 /* Marks fn, a function that only calls kernels (an entry, a matmul's task dispatch, the tile
  * loops of its parts), to be compiled without optimisation: the kernels it calls run for
  * thousands of cycles each, and LLVM's passes and instruction selection on such glue were

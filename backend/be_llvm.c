@@ -82,6 +82,11 @@ LLVMValueRef be_intrinsic(be_ctx *c, const char *name, LLVMTypeRef overload, LLV
   return LLVMBuildCall2(c->b, fty, fn, args, (unsigned)nargs, "");
 }
 
+void be_add_fn_attr(be_ctx *c, LLVMValueRef fn, const char *attr) {
+  unsigned kind = LLVMGetEnumAttributeKindForName(attr, strlen(attr));
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, kind, 0));
+}
+
 /* A call to libm: the same function the reference (and the C library users have) computes. */
 LLVMValueRef be_libm(be_ctx *c, const char *f32_name, const char *f64_name, ir_dtype dt,
                      LLVMValueRef *args, int nargs) {
@@ -94,11 +99,7 @@ LLVMValueRef be_libm(be_ctx *c, const char *f32_name, const char *f64_name, ir_d
     fn = LLVMAddFunction(c->mod, name, fty);
     /* Pure functions of their arguments (errno aside): lets LLVM hoist and CSE them. */
     static const char *const attrs[] = {"nounwind", "willreturn", "nofree", "nosync"};
-    for (size_t i = 0; i < sizeof attrs / sizeof attrs[0]; i++) {
-      unsigned kind = LLVMGetEnumAttributeKindForName(attrs[i], strlen(attrs[i]));
-      LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
-                              LLVMCreateEnumAttribute(c->ctx, kind, 0));
-    }
+    for (size_t i = 0; i < sizeof attrs / sizeof attrs[0]; i++) be_add_fn_attr(c, fn, attrs[i]);
   }
   return LLVMBuildCall2(c->b, fty, fn, args, (unsigned)nargs, "");
 }
@@ -117,9 +118,7 @@ LLVMValueRef be_linear_index(be_ctx *c, const ir_type *t, LLVMValueRef *idx) {
 }
 
 void be_set_function_attrs(be_ctx *c, LLVMValueRef fn) {
-  unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
-  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
-                          LLVMCreateEnumAttribute(c->ctx, nounwind, 0));
+  be_add_fn_attr(c, fn, "nounwind");
   if (c->cpu && *c->cpu) LLVMAddTargetDependentFunctionAttr(fn, "target-cpu", c->cpu);
   if (c->features && *c->features)
     LLVMAddTargetDependentFunctionAttr(fn, "target-features", c->features);
@@ -128,11 +127,8 @@ void be_set_function_attrs(be_ctx *c, LLVMValueRef fn) {
 }
 
 void be_mark_glue(be_ctx *c, LLVMValueRef fn) {
-  static const char *const kinds[] = {"optnone", "noinline"}; /* optnone requires noinline */
-  for (int i = 0; i < 2; i++) {
-    unsigned kind = LLVMGetEnumAttributeKindForName(kinds[i], strlen(kinds[i]));
-    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, kind, 0));
-  }
+  be_add_fn_attr(c, fn, "optnone");
+  be_add_fn_attr(c, fn, "noinline"); /* optnone requires it */
 }
 
 LLVMValueRef be_begin_function_args(be_ctx *c, const char *name, int nptr, int nalias, int ni64, bool internal) {
@@ -143,12 +139,9 @@ LLVMValueRef be_begin_function_args(be_ctx *c, const char *name, int nptr, int n
   LLVMValueRef fn = LLVMAddFunction(c->mod, name, fty);
   if (internal) LLVMSetLinkage(fn, LLVMInternalLinkage);
   be_set_function_attrs(c, fn);
-  if (internal) {
-    /* Kernels stay functions of their own: inlining thirty loop nests into one entry makes
-     * O3's function-level passes superlinear, and a call per kernel costs nothing. */
-    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
-    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, noinline, 0));
-  }
+  /* Kernels stay functions of their own: inlining thirty loop nests into one entry makes
+   * O3's function-level passes superlinear, and a call per kernel costs nothing. */
+  if (internal) be_add_fn_attr(c, fn, "noinline");
   unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
   unsigned nocapture = LLVMGetEnumAttributeKindForName("nocapture", 9);
   for (int i = 0; i < nalias; i++) {

@@ -656,8 +656,7 @@ static LLVMValueRef declare(be_ctx *c, const char *name, LLVMTypeRef ret, LLVMTy
   LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
   if (!fn) {
     fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(ret, params, (unsigned)n, 0));
-    unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
-    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, nounwind, 0));
+    be_add_fn_attr(c, fn, "nounwind");
   }
   return fn;
 }
