@@ -250,18 +250,22 @@ static void append_normalised(char **buf, size_t *len, const char *s, const char
   *len = (size_t)(out - *buf);
 }
 
-/* Helpers of kernel fn: the functions named `<fn's name>.` and something. */
-static bool is_helper_of(LLVMValueRef h, const char *name, size_t nl) {
-  size_t len;
-  const char *hn = LLVMGetValueName2(h, &len);
-  return len > nl + 1 && strncmp(hn, name, nl) == 0 && hn[nl] == '.';
+/* The first function from h on that is kernel fn or one of its helpers (the functions named
+ * `<fn's name>.` and something), or NULL. */
+static LLVMValueRef kernel_part(LLVMValueRef h, LLVMValueRef fn, const char *name) {
+  size_t nl = strlen(name), len;
+  for (; h; h = LLVMGetNextFunction(h)) {
+    const char *hn = LLVMGetValueName2(h, &len);
+    if (h == fn || (len > nl + 1 && strncmp(hn, name, nl) == 0 && hn[nl] == '.')) return h;
+  }
+  return NULL;
 }
 
 static char *kernel_key(LLVMModuleRef mod, LLVMValueRef fn, const char *name) {
   char *key = NULL;
-  size_t len = 0, nl = strlen(name);
-  for (LLVMValueRef h = LLVMGetFirstFunction(mod); h; h = LLVMGetNextFunction(h)) {
-    if (h != fn && !is_helper_of(h, name, nl)) continue;
+  size_t len = 0;
+  for (LLVMValueRef h = kernel_part(LLVMGetFirstFunction(mod), fn, name); h;
+       h = kernel_part(LLVMGetNextFunction(h), fn, name)) {
     char *printed = LLVMPrintValueToString(h);
     append_normalised(&key, &len, printed, name);
     LLVMDisposeMessage(printed);
@@ -273,9 +277,8 @@ static char *kernel_key(LLVMModuleRef mod, LLVMValueRef fn, const char *name) {
  * equal sizes. */
 static uint64_t kernel_size(LLVMModuleRef mod, LLVMValueRef fn, const char *name) {
   uint64_t blocks = 0, insts = 0, fns = 0;
-  size_t nl = strlen(name);
-  for (LLVMValueRef h = LLVMGetFirstFunction(mod); h; h = LLVMGetNextFunction(h)) {
-    if (h != fn && !is_helper_of(h, name, nl)) continue;
+  for (LLVMValueRef h = kernel_part(LLVMGetFirstFunction(mod), fn, name); h;
+       h = kernel_part(LLVMGetNextFunction(h), fn, name)) {
     fns++;
     for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(h); b; b = LLVMGetNextBasicBlock(b), blocks++)
       for (LLVMValueRef i = LLVMGetFirstInstruction(b); i; i = LLVMGetNextInstruction(i)) insts++;
@@ -284,10 +287,9 @@ static uint64_t kernel_size(LLVMModuleRef mod, LLVMValueRef fn, const char *name
 }
 
 static void delete_kernel(LLVMModuleRef mod, LLVMValueRef fn, const char *name) {
-  size_t nl = strlen(name);
-  for (LLVMValueRef h = LLVMGetFirstFunction(mod), next; h; h = next) {
-    next = LLVMGetNextFunction(h);
-    if (h == fn || is_helper_of(h, name, nl)) LLVMDeleteFunction(h);
+  for (LLVMValueRef h = kernel_part(LLVMGetFirstFunction(mod), fn, name), next; h; h = next) {
+    next = kernel_part(LLVMGetNextFunction(h), fn, name);
+    LLVMDeleteFunction(h);
   }
 }
 
