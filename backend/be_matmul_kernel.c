@@ -196,12 +196,6 @@ LLVMValueRef be_mm_microkernel(be_ctx *c, const be_mm_isa *isa, const be_mk_spec
 
 /* ---- the narrow micro-kernel ----------------------------------------------------------- */
 
-/* A's rows, each a column of the weight gradient's xᵀ (h's rows, 4 KiB apart in W4), come one
- * a k step from L3, and the hardware prefetchers do not follow a stride that leaves the page:
- * each k step asks for the lines PREFETCH_ROWS steps ahead (W4's dW3 kernel 1.4 -> 0.7 % of
- * the step). */
-enum { PREFETCH_ROWS = 16 };
-
 enum { MAX_NCOLS = 16 };
 
 /* C's rows from the narrow kernel's Cᵀ tile (acc[v][j], lane l = row v*vl + l): the tile goes
@@ -260,7 +254,8 @@ LLVMValueRef be_mm_microkernel_narrow(be_ctx *c, const be_mm_isa *isa, const be_
   LLVMValueRef b_row = be_mm_gep(c, b, LLVMBuildMul(c->b, p0, be_i64(c, s->b_rs), ""));
   for (int q = 0; q < u; q++) {
     LLVMValueRef av[MAX_VEC];
-    for (int v = 0; v < V; v++) be_mm_prefetch(c, a_col, (q + PREFETCH_ROWS) * s->a_cs + v * isa->vl);
+    /* A's rows (a weight gradient's xᵀ: h's rows) come one a k step, from L3. */
+    for (int v = 0; v < V; v++) be_mm_prefetch(c, a_col, (q + BE_MM_PREFETCH_ROWS) * s->a_cs + v * isa->vl);
     for (int v = 0; v < V; v++) av[v] = be_mm_load_vec(c, isa, be_mm_gep_const(c, a_col, q * s->a_cs + v * isa->vl), lanes[v]);
     for (int j = 0; j < J; j++) {
       LLVMValueRef y = LLVMBuildLoad2(c->b, c->f32, be_mm_gep_const(c, b_row, q * s->b_rs + j * s->b_cs), "");

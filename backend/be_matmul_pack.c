@@ -162,10 +162,7 @@ LLVMValueRef be_mm_pack_b(be_ctx *c, const be_mm_isa *isa, const be_pack_spec *s
 
 /* ---- packing A's sliver ---------------------------------------------------------------- */
 
-enum {
-  PACK_AHEAD = 16, /* rows of A's source prefetched ahead of the copy */
-  LINE_FLOATS = 16,
-};
+enum { LINE_FLOATS = 16 };
 
 /* n contiguous floats from `from` to `to` in pieces of a power of two lanes, unmasked: the
  * slivers' rows (6 or 12 floats) end inside a vector, and a masked store holds up every later
@@ -195,9 +192,8 @@ LLVMValueRef be_mm_pack_a(be_ctx *c, const be_mm_isa *isa, const be_pack_a_spec 
   LLVMValueRef from = be_mm_gep(c, src, LLVMBuildMul(c->b, p, be_i64(c, s->a_cs), ""));
   LLVMValueRef to = be_mm_gep(c, dst, LLVMBuildMul(c->b, p, be_i64(c, s->mr), ""));
   if (s->a_rs == 1) {
-    /* Rows of xᵀ's source 3-4 KiB apart, a page a row for the hardware prefetchers, which
-     * stop at pages: the lines of the row PACK_AHEAD rows on (W4's Aᵀ packing 3.5 -> 2.7 %). */
-    int64_t span = (int64_t)(s->slivers - 1) * s->mr + s->rows, ahead = PACK_AHEAD * s->a_cs;
+    /* xᵀ's source rows are a page apart: the lines of the row BE_MM_PREFETCH_ROWS on. */
+    int64_t span = (int64_t)(s->slivers - 1) * s->mr + s->rows, ahead = BE_MM_PREFETCH_ROWS * s->a_cs;
     for (int64_t o = 0; o < span; o += LINE_FLOATS) be_mm_prefetch(c, from, ahead + o);
     if (span % LINE_FLOATS) be_mm_prefetch(c, from, ahead + span - 1);
   }
