@@ -22,6 +22,15 @@ static const mm_shape shapes[] = {
 
 enum { LAYOUT_TA = 1, LAYOUT_TB = 2 };
 
+/* `%name = matmul op(A), op(B)` of arguments %a and %b, op a transpose where the layout says. */
+static void print_product(FILE *f, mm_shape s, int layout, const char *name) {
+  long long m = s.m, k = s.k, n = s.n;
+  const char *a = "%a", *b = "%b";
+  if (layout & LAYOUT_TA) fprintf(f, "  %%ta = transpose %%a perm=[1,0] : f32[%lld,%lld]\n", m, k), a = "%ta";
+  if (layout & LAYOUT_TB) fprintf(f, "  %%tb = transpose %%b perm=[1,0] : f32[%lld,%lld]\n", k, n), b = "%tb";
+  fprintf(f, "  %s = matmul %s, %s : f32[%lld,%lld]\n", name, a, b, m, n);
+}
+
 /* @forward computing op(A)·op(B) with op a transpose where the layout says. */
 static char *module_text(mm_shape s, int layout) {
   char *text = NULL;
@@ -31,11 +40,8 @@ static char *module_text(mm_shape s, int layout) {
   fprintf(f, "func @forward(%%a: f32[%lld,%lld] input, %%b: f32[%lld,%lld] input) {\n",
           (long long)(ta ? s.k : s.m), (long long)(ta ? s.m : s.k), (long long)(tb ? s.n : s.k),
           (long long)(tb ? s.k : s.n));
-  const char *a = "%a", *b = "%b";
-  if (ta) fprintf(f, "  %%ta = transpose %%a perm=[1,0] : f32[%lld,%lld]\n", (long long)s.m, (long long)s.k), a = "%ta";
-  if (tb) fprintf(f, "  %%tb = transpose %%b perm=[1,0] : f32[%lld,%lld]\n", (long long)s.k, (long long)s.n), b = "%tb";
-  fprintf(f, "  %%c = matmul %s, %s : f32[%lld,%lld]\n  output prediction = %%c\n}\n", a, b, (long long)s.m,
-          (long long)s.n);
+  print_product(f, s, layout, "%c");
+  fprintf(f, "  output prediction = %%c\n}\n");
   fclose(f);
   return text;
 }
@@ -286,10 +292,7 @@ static char *epilogue_text(mm_shape s, int layout, bool product) {
   fprintf(f, "func @gradients(%%a: f32[%lld,%lld] input, %%b: f32[%lld,%lld] input, %%bias: f32[%lld] input, "
              "%%h: f32[%lld,%lld] param, %%m: f32[%lld,%lld] param, %%c: f32[%lld,%lld] param) {\n",
           ta ? k : m, ta ? m : k, tb ? n : k, tb ? k : n, n, m, n, m, n, m, n);
-  const char *a = "%a", *b = "%b";
-  if (ta) fprintf(f, "  %%ta = transpose %%a perm=[1,0] : f32[%lld,%lld]\n", m, k), a = "%ta";
-  if (tb) fprintf(f, "  %%tb = transpose %%b perm=[1,0] : f32[%lld,%lld]\n", k, n), b = "%tb";
-  fprintf(f, "  %%0 = matmul %s, %s : f32[%lld,%lld]\n", a, b, m, n);
+  print_product(f, s, layout, "%0");
   fprintf(f, "  %%1 = broadcast %%bias : f32[%lld,%lld]\n  %%2 = add %%0, %%1 : f32[%lld,%lld]\n", m, n, m, n);
   fprintf(f, "  %%3 = relu %%2 : f32[%lld,%lld]\n  %%4 = const 0 : f32[%lld,%lld]\n", m, n, m, n);
   fprintf(f, "  %%5 = gt %%2, %%4 : bool[%lld,%lld]\n  %%6 = const 1 : f32[%lld,%lld]\n", m, n, m, n);
@@ -386,10 +389,7 @@ static char *update_text(mm_shape s, int layout, bool product) {
   long long m = s.m, k = s.k, n = s.n;
   fprintf(f, "func @train_step(%%a: f32[%lld,%lld] input, %%b: f32[%lld,%lld] input, %%w: f32[%lld,%lld] param) {\n",
           ta ? k : m, ta ? m : k, tb ? n : k, tb ? k : n, m, n);
-  const char *a = "%a", *b = "%b";
-  if (ta) fprintf(f, "  %%ta = transpose %%a perm=[1,0] : f32[%lld,%lld]\n", m, k), a = "%ta";
-  if (tb) fprintf(f, "  %%tb = transpose %%b perm=[1,0] : f32[%lld,%lld]\n", k, n), b = "%tb";
-  fprintf(f, "  %%0 = matmul %s, %s : f32[%lld,%lld]\n", a, b, m, n);
+  print_product(f, s, layout, "%0");
   fprintf(f, "  %%1 = const 0.1 : f32[%lld,%lld]\n  %%2 = mul %%0, %%1 : f32[%lld,%lld]\n", m, n, m, n);
   fprintf(f, "  %%3 = sub %%w, %%2 : f32[%lld,%lld]\n", m, n);
   fprintf(f, "  %%4 = reduce_sum %s axes=[0,1] : f32[]\n  output loss = %%4\n  update %%w = %%3\n}\n",
