@@ -199,12 +199,6 @@ static bool decide_materialised(planner *pl, const be_entry_spec *spec, ir_error
   return true;
 }
 
-static bool is_update_value(const ir_func *f, const ir_node *x) {
-  for (int i = 0; i < f->nupdates; i++)
-    if (f->updates[i].value == x) return true;
-  return false;
-}
-
 /* A matmul whose product nothing outside its kernel reads still needs memory for its partial
  * sums: the buffer of a member its epilogue stores, of the product's type (each element of
  * it is read, as the product, before it is written, as the member). Not an update's value:
@@ -218,7 +212,7 @@ static void home_products(planner *pl) {
     if (g->kind != BE_K_MATMUL || p->materialize[mm->id]) continue;
     for (int i = 0; i < g->nnodes && pl->acc_home[mm->id] < 0; i++) {
       const ir_node *m = g->nodes[i];
-      if (m != mm && p->materialize[m->id] && ir_type_equal(&m->type, &mm->type) && !is_update_value(pl->f, m))
+      if (m != mm && p->materialize[m->id] && ir_type_equal(&m->type, &mm->type) && !ir_func_is_update_value(pl->f, m))
         pl->acc_home[mm->id] = m->id;
     }
     p->materialize[mm->id] = true;

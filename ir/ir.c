@@ -274,6 +274,12 @@ ir_node *ir_func_find_output(const ir_func *f, const char *name) {
   return NULL;
 }
 
+bool ir_func_is_update_value(const ir_func *f, const ir_node *x) {
+  for (int i = 0; i < f->nupdates; i++)
+    if (f->updates[i].value == x) return true;
+  return false;
+}
+
 void ir_func_add_update(ir_func *f, ir_node *target, ir_node *value) {
   f->updates = grow(f->module, f->updates, f->nupdates, &f->updates_cap, sizeof *f->updates);
   f->updates[f->nupdates++] = (ir_update){target, value};

@@ -199,6 +199,8 @@ ir_node *ir_func_add_arg(ir_func *f, ir_opcode role, const char *name, ir_type t
 ir_node *ir_func_find_arg(const ir_func *f, const char *name);
 void ir_func_add_output(ir_func *f, const char *name, ir_node *value);
 ir_node *ir_func_find_output(const ir_func *f, const char *name);
+/* Whether x is the new value of one of f's updates. */
+bool ir_func_is_update_value(const ir_func *f, const ir_node *x);
 void ir_func_add_update(ir_func *f, ir_node *target, ir_node *value);
 
 /* Checks operands and attributes with the op's shape rule, computes the result type

@@ -130,9 +130,7 @@ static int fuse_transposes(ir_func *f, int next) {
 static bool leaves_func(const ir_func *f, const ir_node *x) {
   for (int i = 0; i < f->noutputs; i++)
     if (f->outputs[i].value == x) return true;
-  for (int i = 0; i < f->nupdates; i++)
-    if (f->updates[i].value == x) return true;
-  return false;
+  return ir_func_is_update_value(f, x);
 }
 
 /* Whether x's value is in memory whatever happens to its user `but`: it is not a kernel's
