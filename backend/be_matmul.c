@@ -149,7 +149,7 @@ enum {
   KC_SINGLE = 384,
   NC_MAX = 512,        /* columns of C per task: a kc x 512 panel of B is 512 KiB */
   PACK_MIN = 16384,    /* a row-major B of fewer elements is read in place */
-  L2_IN_PLACE = 65536, /* ... and of up to this many (256 KiB), unless its rows are 4 KiB apart */
+  L2_IN_PLACE = 65536, /* ... and one whose task's panel is up to this many (256 KiB) */
   SPLIT_FLOPS = 1 << 21, /* products below 2 MFLOP stay one task: the pool costs microseconds */
   TASKS = 4,           /* tasks a larger product is split into: balanced on 1, 2 or 4 threads */
   A_CHUNK = 4,         /* slivers of a packed A copied together */
@@ -229,13 +229,13 @@ static bool plan_narrow(mm_geom *g) {
   return true;
 }
 
-/* A row-major B that stays in L2 is read where it is: packing it costs a copy per task that
- * shares it (a weight gradient's G with A packed is copied by each of four row tasks: 2.4 %
- * of W3's step), and its tiles stream from L2 either way. Not with rows a multiple of 4 KiB
- * apart: those fall in a sixteenth of L2's sets. */
+/* A row-major B whose panel (kc x cn: what every row tile of a task reads again) stays in
+ * L2 is read where it is: packing it costs a copy per task that shares it (a weight
+ * gradient's G with A packed is copied by each of four row tasks: 2.4 % of W3's step), and
+ * its tiles stream from L2 either way (W3's x·W1, 1 KiB rows: step -1.5 %). Not with rows a
+ * multiple of 4 KiB apart: those fall in a sixteenth of L2's sets. */
 static bool b_in_place(const mm_geom *g) {
-  int64_t n = g->K * g->N;
-  return n < PACK_MIN || (n <= L2_IN_PLACE && g->b_rs % 1024 != 0);
+  return g->K * g->N < PACK_MIN || (g->kc * g->cn <= L2_IN_PLACE && g->b_rs % 1024 != 0);
 }
 
 static void plan_geometry(mm_geom *g) {
@@ -263,7 +263,6 @@ static void plan_geometry(mm_geom *g) {
   }
   g->nkfull = g->K / g->kc;
   g->kctail = g->K % g->kc;
-  g->pack_b = g->b_cs != 1 || (g->M > g->mr && !b_in_place(g));
   /* Aᵀ: the sliver's rows p are a_cs apart, and with a_cs a multiple of 1024 every one of
    * them falls in the same L1 set, so the sliver cannot stay in L1. A copy of it, mr x kc
    * contiguous, costs one vector load and store per k and is reused by every tile of the
@@ -285,6 +284,7 @@ static void plan_geometry(mm_geom *g) {
   g->tm = ceil_div(ntm, per_m);
   g->cm = per_m * g->mr;
   if (g->cm > g->M) g->cm = g->M;
+  g->pack_b = g->b_cs != 1 || (g->M > g->mr && !b_in_place(g));
 }
 
 /* The blocked geometry of matmul group gi for isa; false when the plain loop nest does it
