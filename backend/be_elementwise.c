@@ -207,7 +207,7 @@ static LLVMValueRef memo_find(be_kernel *k, const ir_node *n, LLVMValueRef *idx)
   return NULL;
 }
 
-static void memo_add(be_kernel *k, const ir_node *n, LLVMValueRef *idx, LLVMValueRef v) {
+void be_memo_put(be_kernel *k, const ir_node *n, LLVMValueRef *idx, LLVMValueRef v) {
   if (!k->memo) {
     k->memo = calloc(1, sizeof *k->memo);
     IR_ASSERT(k->memo);
@@ -278,7 +278,7 @@ LLVMValueRef be_value_at(be_kernel *k, const ir_node *n, LLVMValueRef *idx) {
     fail(k, "op cannot be computed inside a fused kernel", n);
     return LLVMGetUndef(be_reg_type(c, n->type.dtype));
   }
-  memo_add(k, n, idx, v);
+  be_memo_put(k, n, idx, v);
   return v;
 }
 

@@ -61,6 +61,8 @@ typedef struct {
   ir_node *sink;       /* reduce, softmax or matmul node; NULL for elementwise kernels */
   ir_type space;       /* the iteration space: result shape, or the reduction's operand shape */
   size_t panel_bytes;  /* matmul: scratch for its packed panels (0: none), passed to the kernel */
+  bool staged_product; /* matmul: its product, read by nothing but its epilogue, lives a row
+                        * of tiles at a time in the panel scratch (be_matmul_can_stage) */
   be_loc panel;        /* as its last parameter */
 } be_group;
 
@@ -189,6 +191,9 @@ LLVMValueRef be_value_at(be_kernel *k, const ir_node *n, LLVMValueRef *idx);
 bool be_is_inline(const be_kernel *k, const ir_node *n);
 void be_memo_clear(be_kernel *k);
 void be_memo_free(be_kernel *k);
+/* Records v as n's value at idx in the current loop body: a value its kernel has at hand
+ * (a matmul's product, loaded from where its emitter staged it). */
+void be_memo_put(be_kernel *k, const ir_node *n, LLVMValueRef *idx, LLVMValueRef v);
 /* Index of operand `from` (right-aligned broadcasting) for result index idx of shape `to`. */
 void be_broadcast_index(be_ctx *c, const ir_type *from, const ir_type *to, LLVMValueRef *idx,
                         LLVMValueRef *out);
@@ -226,6 +231,9 @@ void be_emit_matmul(be_kernel *k);
 /* Scratch bytes that matmul group gi needs for its packed panels, for any host it may be
  * compiled for (be_matmul.c); 0 when it packs nothing. */
 size_t be_matmul_panel_bytes(const be_plan *p, int gi);
+/* Whether matmul group gi, on any host, computes K in one block and runs its epilogue a row
+ * of tiles at a time, so a product that only the epilogue reads needs no buffer of its own. */
+bool be_matmul_can_stage(const be_plan *p, int gi);
 
 /* e^x and ln(x) of f32 or f64 scalars or vectors, as branch-free arithmetic (be_math.c):
  * no libm call, so loops that use them vectorise. NaN, the infinities, 0, subnormals and

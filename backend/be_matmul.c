@@ -28,7 +28,8 @@
  *             activation, the activation's mask) run on each row of tiles after its last
  *             k block, while it is in cache (epilogue_fn); the product is stored only when
  *             something outside the kernel reads it, else its partial sums live in the
- *             buffer of a value the epilogue stores.
+ *             buffer of a value the epilogue stores, or, with K in one block, a row of tiles
+ *             at a time in the task's panels (staged: a weight gradient the update reads).
  *
  * Transposed operands are read in place: the fuse pass puts a `transpose` whose only user
  * is a matmul into the matmul's kernel, and this emitter reads the transpose's operand with
@@ -165,6 +166,7 @@ typedef struct {
   int64_t kc, nkfull, kctail; /* K = nkfull * kc + kctail */
   bool pack_b, pack_a;
   bool narrow;             /* lanes along C's rows (be_mm_microkernel_narrow): mr = its rows */
+  bool staged;             /* C's tiles go to a row of tiles in the panels (be_group.staged_product) */
   int64_t tm, tn, cm, cn;  /* task grid, and the extent of every task but the last */
   /* while emitting */
   be_ctx *c;
@@ -305,7 +307,15 @@ static bool geometry_of(const be_plan *p, int gi, be_mm_isa isa, mm_geom *g, con
   g->K = mm->args[0]->type.dims[1];
   if (g->N < 2 || g->M * g->N * g->K < 4096) return false;
   plan_geometry(g);
+  g->staged = p->groups[gi].staged_product;
   return true;
+}
+
+/* K in one block and the epilogue after each row of tiles (every part at least a vector
+ * wide, see emit_part): a row of tiles is all of the product that is ever live. */
+static bool stage_fits(const mm_geom *g) {
+  int64_t last_n = g->N - (g->tn - 1) * g->cn;
+  return !g->narrow && g->nkfull == 1 && g->kctail == 0 && g->cn >= g->isa.vl && last_n >= g->isa.vl;
 }
 
 /* Floats of one task's panel of B (kc x cn, in nr-column tiles), rounded to 16 floats so the
@@ -314,20 +324,35 @@ static int64_t b_panel_floats(const mm_geom *g) {
   return g->pack_b ? ceil_div(g->kc * ceil_div(g->cn, g->nr) * g->nr, 16) * 16 : 0;
 }
 
-/* Floats of one task's panels: B's, then A's slivers, rounded the same way. */
+static int64_t a_panel_floats(const mm_geom *g) {
+  return g->pack_a ? ceil_div(g->kc * g->mr * A_CHUNK, 16) * 16 : 0;
+}
+
+/* Floats of one task's panels: B's, then A's slivers, then the staged row of tiles (mr rows
+ * of C's width: the micro-kernels store it as they would store C), rounded the same way. */
 static int64_t task_panel_floats(const mm_geom *g) {
-  int64_t a = g->pack_a ? g->kc * g->mr * A_CHUNK : 0;
-  return b_panel_floats(g) + ceil_div(a, 16) * 16;
+  return b_panel_floats(g) + a_panel_floats(g) + (g->staged ? ceil_div(g->mr * g->N, 16) * 16 : 0);
+}
+
+/* Every vector unit be_mm_isa_of can name: the plan does not know the host. */
+static const be_mm_isa any_isa[] = {{16, 32, true}, {8, 16, true}, {4, 16, false}};
+enum { N_ISA = sizeof any_isa / sizeof any_isa[0] };
+
+bool be_matmul_can_stage(const be_plan *p, int gi) {
+  for (int i = 0; i < N_ISA; i++) {
+    mm_geom g;
+    const ir_node *a, *b;
+    if (!geometry_of(p, gi, any_isa[i], &g, &a, &b) || !stage_fits(&g)) return false;
+  }
+  return true;
 }
 
 size_t be_matmul_panel_bytes(const be_plan *p, int gi) {
-  /* Every vector unit be_mm_isa_of can name: the plan does not know the host. */
-  static const be_mm_isa isas[] = {{16, 32, true}, {8, 16, true}, {4, 16, false}};
   size_t most = 0;
-  for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+  for (int i = 0; i < N_ISA; i++) {
     mm_geom g;
     const ir_node *a, *b;
-    if (!geometry_of(p, gi, isas[i], &g, &a, &b)) continue;
+    if (!geometry_of(p, gi, any_isa[i], &g, &a, &b)) continue;
     size_t bytes = (size_t)(g.tm * g.tn * task_panel_floats(&g)) * sizeof(float);
     if (bytes > most) most = bytes;
   }
@@ -359,10 +384,12 @@ static void call_fn(be_ctx *c, LLVMValueRef fn, LLVMValueRef *args, int n) {
 
 /* ---- the epilogue ------------------------------------------------------------------------ */
 
-/* The epilogue's stores of one element of C at idx: every value first, then the stores. */
-static void store_epilogue_element(be_kernel *ek, const be_group *grp, LLVMValueRef *idx) {
+/* The epilogue's stores of one element of C at idx: every value first, then the stores.
+ * product: the element of the product, where it is staged (else read from its buffer). */
+static void store_epilogue_element(be_kernel *ek, const be_group *grp, LLVMValueRef *idx, LLVMValueRef product) {
   const be_plan *p = ek->plan;
   be_memo_clear(ek);
+  if (product) be_memo_put(ek, grp->sink, idx, product);
   LLVMValueRef vals[grp->nnodes + 1];
   for (int i = 0; i < grp->nnodes; i++) {
     const ir_node *m = grp->nodes[i];
@@ -374,6 +401,11 @@ static void store_epilogue_element(be_kernel *ek, const be_group *grp, LLVMValue
   }
 }
 
+/* Element j of the staged row stage_row, or NULL when the product is not staged. */
+static LLVMValueRef staged_element(mm_geom *g, LLVMValueRef stage_row, LLVMValueRef j) {
+  return stage_row ? be_load(g->c, IR_F32, stage_row, j) : NULL;
+}
+
 /* `void epi(ptr noalias buffers..., i64 i0, i64 j0, i64 rows)`: the members of the matmul's
  * kernel that the plan stores (bias add, activation, its mask), for C's rows i0 .. i0+rows-1
  * and columns j0 .. j0+cols-1, from the product the micro-kernels left in C. Every value of
@@ -382,7 +414,9 @@ static void store_epilogue_element(be_kernel *ek, const be_group *grp, LLVMValue
  * unroll. Rows of a vector or more are a column loop that the loop vectoriser widens.
  * Narrower rows (10 classes) are unrolled here and packed by the SLP vectoriser into plain
  * vectors (8 + 2): the loop vectoriser would make each row one masked vector, and masked
- * loads of rows closer than a vector stall behind the masked stores of the row before. */
+ * loads of rows closer than a vector stall behind the masked stores of the row before.
+ * A staged product (g->staged) comes in one more pointer, after the buffers: its row of
+ * tiles, row r of it at r * N. */
 static LLVMValueRef epilogue_fn(mm_geom *g, int64_t cols) {
   be_ctx *c = g->c;
   bool unrolled = cols < g->isa.vl;
@@ -391,7 +425,8 @@ static LLVMValueRef epilogue_fn(mm_geom *g, int64_t cols) {
   LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
   if (fn) return fn;
   LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
-  fn = be_begin_function_args(c, name, g->nbufs, g->nbufs, 3, true);
+  int nptr = g->nbufs + g->staged;
+  fn = be_begin_function_args(c, name, nptr, nptr, 3, true);
   const be_plan *p = g->k->plan;
   be_kernel ek = *g->k;
   ek.memo = NULL;
@@ -402,17 +437,18 @@ static LLVMValueRef epilogue_fn(mm_geom *g, int64_t cols) {
       if (LLVMGetParam(g->kfn, (unsigned)q) == g->k->buf[id]) ek.buf[id] = LLVMGetParam(fn, (unsigned)q);
   be_loop lr, lj;
   LLVMValueRef idx[2];
-  LLVMValueRef r = be_loop_begin_dyn(c, &lr, LLVMGetParam(fn, (unsigned)g->nbufs + 2), "r");
-  idx[0] = LLVMBuildAdd(c->b, LLVMGetParam(fn, (unsigned)g->nbufs), r, "");
-  LLVMValueRef j0 = LLVMGetParam(fn, (unsigned)g->nbufs + 1);
+  LLVMValueRef r = be_loop_begin_dyn(c, &lr, LLVMGetParam(fn, (unsigned)nptr + 2), "r");
+  idx[0] = LLVMBuildAdd(c->b, LLVMGetParam(fn, (unsigned)nptr), r, "");
+  LLVMValueRef j0 = LLVMGetParam(fn, (unsigned)nptr + 1);
+  LLVMValueRef stage_row = g->staged ? be_mm_gep(c, LLVMGetParam(fn, (unsigned)g->nbufs), scaled(c, r, g->N)) : NULL;
   if (unrolled) {
     for (int64_t j = 0; j < cols; j++) {
       idx[1] = add_i64(c, j0, j);
-      store_epilogue_element(&ek, &p->groups[g->k->group], idx);
+      store_epilogue_element(&ek, &p->groups[g->k->group], idx, staged_element(g, stage_row, idx[1]));
     }
   } else {
     idx[1] = LLVMBuildAdd(c->b, j0, be_loop_begin(c, &lj, cols, "j"), "");
-    store_epilogue_element(&ek, &p->groups[g->k->group], idx);
+    store_epilogue_element(&ek, &p->groups[g->k->group], idx, staged_element(g, stage_row, idx[1]));
     be_loop_end(c, &lj);
     be_loop_no_unroll(c, &lj);
   }
@@ -434,9 +470,15 @@ static LLVMValueRef epilogue_fn(mm_geom *g, int64_t cols) {
 /* What a part function knows about itself while its body is emitted. */
 typedef struct {
   LLVMValueRef bp, ap;     /* packed panels of B and A (NULL where not packed) */
+  LLVMValueRef stage;      /* the staged row of tiles (g->staged), or NULL */
   LLVMValueRef *bufs;      /* the epilogue's buffers, loaded once */
   LLVMValueRef row0, col0; /* the part's corner in C */
 } part_ctx;
+
+/* Where row of tiles i of the part at cp stores: its rows of C, or the staged row. */
+static LLVMValueRef c_tile_row(mm_geom *g, LLVMValueRef cp, LLVMValueRef i) {
+  return g->staged ? cp : be_mm_gep(g->c, cp, scaled(g->c, i, g->mr * g->N));
+}
 
 /* The micro-kernels of one row of tiles: full column tiles, then the tail tile. a_tile is
  * A's sliver, packed (pack_a) or in place. */
@@ -481,12 +523,14 @@ static void call_epilogue(mm_geom *g, const part_ctx *pc, LLVMValueRef epi, int6
     LLVMBuildCondBr(c->b, epi, run, after);
     LLVMPositionBuilderAtEnd(c->b, run);
   }
-  LLVMValueRef args[g->nbufs + 3];
+  int nptr = g->nbufs + g->staged;
+  LLVMValueRef args[nptr + 3];
   for (int q = 0; q < g->nbufs; q++) args[q] = pc->bufs[q];
-  args[g->nbufs] = LLVMBuildAdd(g->c->b, pc->row0, i, "");
-  args[g->nbufs + 1] = pc->col0;
-  args[g->nbufs + 2] = be_i64(g->c, rows);
-  call_fn(g->c, epilogue_fn(g, next), args, g->nbufs + 3);
+  if (g->staged) args[g->nbufs] = pc->stage;
+  args[nptr] = LLVMBuildAdd(g->c->b, pc->row0, i, "");
+  args[nptr + 1] = pc->col0;
+  args[nptr + 2] = be_i64(g->c, rows);
+  call_fn(g->c, epilogue_fn(g, next), args, nptr + 3);
   if (after) {
     LLVMBuildBr(c->b, after);
     LLVMPositionBuilderAtEnd(c->b, after);
@@ -509,14 +553,14 @@ static void packed_rows(mm_geom *g, const part_ctx *pc, LLVMValueRef first, int 
     LLVMValueRef sl = loop_or_one(c, &ls, full, "sl");
     LLVMValueRef i = LLVMBuildAdd(c->b, first, sl, "");
     emit_tile_row(g, g->mr, kc, acc, next, be_mm_gep(c, pc->ap, scaled(c, sl, g->mr * kc)), b_blk,
-                  be_mm_gep(c, cp, scaled(c, i, g->mr * g->N)));
+                  c_tile_row(g, cp, i));
     call_epilogue(g, pc, epi, g->mr, next, scaled(c, i, g->mr));
     loop_or_one_end(c, &ls, full);
   }
   if (full < slivers) {
     LLVMValueRef i = add_i64(c, first, full);
     emit_tile_row(g, rows, kc, acc, next, be_mm_gep_const(c, pc->ap, (int64_t)full * g->mr * kc), b_blk,
-                  be_mm_gep(c, cp, scaled(c, i, g->mr * g->N)));
+                  c_tile_row(g, cp, i));
     call_epilogue(g, pc, epi, rows, next, scaled(c, i, g->mr));
   }
 }
@@ -590,13 +634,13 @@ static void emit_block(mm_geom *g, const part_ctx *pc, int64_t mext, int64_t nex
     be_loop li;
     LLVMValueRef i = loop_or_one(c, &li, full, "ir");
     emit_tile_row(g, g->mr, kc, acc, next, be_mm_gep(c, a_blk, scaled(c, i, g->mr * g->a_rs)), b_blk,
-                  be_mm_gep(c, cp, scaled(c, i, g->mr * g->N)));
+                  c_tile_row(g, cp, i));
     call_epilogue(g, pc, epi, g->mr, next, scaled(c, i, g->mr));
     loop_or_one_end(c, &li, full);
   }
   if (tail > 0) {
     emit_tile_row(g, (int)tail, kc, acc, next, be_mm_gep_const(c, a_blk, full * g->mr * g->a_rs), b_blk,
-                  be_mm_gep_const(c, cp, full * g->mr * g->N));
+                  c_tile_row(g, cp, be_i64(c, full)));
     call_epilogue(g, pc, epi, tail, next, be_i64(c, full * g->mr));
   }
 }
@@ -621,7 +665,9 @@ static LLVMValueRef emit_part(mm_geom *g, int64_t mext, int64_t next) {
   }
   part_ctx pc = {.bp = g->pack_b ? panels : NULL,
                  .ap = g->pack_a ? be_mm_gep_const(c, panels, b_panel_floats(g)) : NULL,
+                 .stage = g->staged ? be_mm_gep_const(c, panels, b_panel_floats(g) + a_panel_floats(g)) : NULL,
                  .bufs = loaded, .row0 = LLVMGetParam(fn, 5), .col0 = LLVMGetParam(fn, 6)};
+  if (g->staged) cp = be_mm_gep(c, pc.stage, pc.col0); /* the tiles' columns, in the staged row */
   /* One loop over the full blocks of K (the first sets C, the others add to it), then the
    * shorter tail block; the last of them all runs the epilogue, a row of tiles at a time
    * while it is in cache. Not for C narrower than a vector: there the tiles are stored with
@@ -683,7 +729,7 @@ static LLVMValueRef emit_task(mm_geom *g, LLVMValueRef parts[2][2]) {
   LLVMValueRef row0 = scaled(c, ti, g->cm), col0 = scaled(c, tj, g->cn);
   LLVMValueRef a = be_mm_gep(c, ptr[0], scaled(c, row0, g->a_rs));
   LLVMValueRef b = be_mm_gep(c, ptr[1], scaled(c, col0, g->b_cs));
-  LLVMValueRef cp = be_mm_gep(c, ptr[2], LLVMBuildAdd(c->b, scaled(c, row0, g->N), col0, ""));
+  LLVMValueRef cp = g->staged ? ptr[2] : be_mm_gep(c, ptr[2], LLVMBuildAdd(c->b, scaled(c, row0, g->N), col0, ""));
   LLVMValueRef slotfn = declare(c, "rt_task_slot", c->i32, NULL, 0);
   LLVMValueRef slot = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(slotfn), slotfn, NULL, 0, "slot");
   LLVMValueRef panels = be_mm_gep(c, ptr[3], scaled(c, LLVMBuildZExt(c->b, slot, c->i64, ""), task_panel_floats(g)));
@@ -763,7 +809,7 @@ static bool emit_blocked(be_kernel *k, mm_geom *g) {
   for (int q = 0; q < g->nbufs; q++) params[q] = LLVMGetParam(g->kfn, (unsigned)q);
   LLVMValueRef bufs = g->epilogue ? ptr_array(c, params, g->nbufs, "mm.bufs") : LLVMConstNull(c->ptr);
   LLVMValueRef panels = k->panel ? k->panel : LLVMConstNull(c->ptr);
-  LLVMValueRef cbuf = k->buf[mm->id];
+  LLVMValueRef cbuf = g->staged ? panels : k->buf[mm->id]; /* staged: the parts find their row */
   if (g->tm * g->tn == 1) {
     LLVMValueRef args[7] = {a, b, cbuf, panels, bufs, be_i64(c, 0), be_i64(c, 0)};
     call_fn(c, parts[1][1], args, 7);

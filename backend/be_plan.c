@@ -203,7 +203,9 @@ static bool decide_materialised(planner *pl, const be_entry_spec *spec, ir_error
  * sums: the buffer of a member its epilogue stores, of the product's type (each element of
  * it is read, as the product, before it is written, as the member). Not an update's value:
  * written in place, its buffer is the parameter that the epilogue reads after the partial
- * sums are done. Else a buffer of its own. */
+ * sums are done. Else, when K is one block, a row of tiles at a time in the kernel's panel
+ * scratch (W3's weight gradient before its SGD update: 784 KiB less scratch, that the step
+ * no longer writes). Else a buffer of its own. */
 static void home_products(planner *pl) {
   be_plan *p = pl->p;
   for (int gi = 0; gi < p->ngroups; gi++) {
@@ -214,6 +216,10 @@ static void home_products(planner *pl) {
       const ir_node *m = g->nodes[i];
       if (m != mm && p->materialize[m->id] && ir_type_equal(&m->type, &mm->type) && !ir_func_is_update_value(pl->f, m))
         pl->acc_home[mm->id] = m->id;
+    }
+    if (pl->acc_home[mm->id] < 0 && be_matmul_can_stage(p, gi)) {
+      p->groups[gi].staged_product = true;
+      continue;
     }
     p->materialize[mm->id] = true;
     if (pl->acc_home[mm->id] >= 0) pl->homed[mm->id] = true;
