@@ -35,7 +35,8 @@
  * is a matmul into the matmul's kernel, and this emitter reads the transpose's operand with
  * swapped strides instead of materialising it. Static sizes leave no remainder code where
  * the sizes divide: the last row tile, column tile and k block get micro-kernels of their
- * own only when they exist.
+ * own only when they exist, and with K in one block the last rows are a full row of tiles
+ * overlapping the one before (edge_overlaps).
  *
  * Everything else (batched or broadcast matmuls, other dtypes, operands computed inside the
  * kernel, tiny products) uses the plain loop nest below: for each row i of C, the row is
@@ -167,6 +168,7 @@ typedef struct {
   bool pack_b, pack_a;
   bool narrow;             /* lanes along C's rows (be_mm_microkernel_narrow): mr = its rows */
   bool staged;             /* C's tiles go to a row of tiles in the panels (be_group.staged_product) */
+  bool edge_overlaps;      /* a part's last rows are a full row of tiles ending there (edge_overlaps) */
   int64_t tm, tn, cm, cn;  /* task grid, and the extent of every task but the last */
   /* while emitting */
   be_ctx *c;
@@ -537,6 +539,42 @@ static void call_epilogue(mm_geom *g, const part_ctx *pc, LLVMValueRef epi, int6
   }
 }
 
+/* Whether a part's last rows (fewer than mr) may be computed as a full row of tiles that ends
+ * at the part's last row, overlapping the row of tiles before, instead of by micro-kernels
+ * of their own (two of W3's three edge kernels: its compile -4 %). With K in one
+ * block the overlapped rows get the same FMA chains again, so the same bits; they are stored
+ * again only where nothing but the product is (no epilogue, or a staged product), and the
+ * kernel must not store where it reads A or B. */
+static bool edge_overlaps(const mm_geom *g, const ir_node *asrc, const ir_node *bsrc) {
+  if (g->narrow || g->nkfull != 1 || g->kctail != 0 || (g->epilogue && !g->staged)) return false;
+  const be_group *grp = &g->k->plan->groups[g->k->group];
+  for (int i = 0; i < grp->nnodes; i++) {
+    const ir_node *m = grp->nodes[i];
+    if (m == grp->sink || !g->k->plan->materialize[m->id]) continue;
+    if (g->k->buf[m->id] == g->k->buf[asrc->id] || g->k->buf[m->id] == g->k->buf[bsrc->id]) return false;
+  }
+  return true;
+}
+
+/* The part's last `mext % mr` rows as the full row of tiles on rows mext - mr .. mext - 1
+ * (edge_overlaps), its epilogue on the new rows only. */
+static void emit_edge_rows(mm_geom *g, const part_ctx *pc, int64_t mext, int64_t next, int64_t kc, LLVMValueRef acc,
+                           LLVMValueRef epi, LLVMValueRef a_blk, LLVMValueRef b_blk, LLVMValueRef cp) {
+  be_ctx *c = g->c;
+  int64_t tail = mext % g->mr, row = mext - g->mr;
+  LLVMValueRef a_tile = be_mm_gep_const(c, a_blk, row * g->a_rs);
+  if (g->pack_a) {
+    be_pack_a_spec pa = {.slivers = 1, .rows = g->mr, .mr = g->mr, .kc = kc, .a_rs = g->a_rs, .a_cs = g->a_cs};
+    LLVMValueRef args[2] = {a_tile, pc->ap};
+    call_fn(c, be_mm_pack_a(c, &g->isa, &pa), args, 2);
+    a_tile = pc->ap;
+  }
+  emit_tile_row(g, g->mr, kc, acc, next, a_tile, b_blk, g->staged ? cp : be_mm_gep_const(c, cp, row * g->N));
+  part_ctx shifted = *pc; /* the staged row holds rows from `row` on: the new ones start mr - tail in */
+  if (g->staged) shifted.stage = be_mm_gep_const(c, pc->stage, (g->mr - tail) * g->N);
+  call_epilogue(g, &shifted, epi, tail, next, be_i64(c, mext - tail));
+}
+
 /* Packs `slivers` slivers of A's block from row sliver `first` on (the last one `rows` rows)
  * and runs their rows of tiles, each followed by its epilogue when epi. */
 static void packed_rows(mm_geom *g, const part_ctx *pc, LLVMValueRef first, int slivers, int rows, int64_t next,
@@ -573,15 +611,18 @@ static void emit_rows_packed(mm_geom *g, const part_ctx *pc, int64_t mext, int64
                              LLVMValueRef cp) {
   be_ctx *c = g->c;
   int64_t full = mext / g->mr, tail = mext % g->mr, nch = full / A_CHUNK, rest = full % A_CHUNK;
+  bool shift = tail > 0 && full > 0 && g->edge_overlaps;
   if (nch > 0) {
     be_loop lc;
     LLVMValueRef first = scaled(c, loop_or_one(c, &lc, nch, "ch"), A_CHUNK);
     packed_rows(g, pc, first, A_CHUNK, g->mr, next, kc, acc, epi, a_blk, b_blk, cp);
     loop_or_one_end(c, &lc, nch);
   }
-  if (rest + (tail > 0) > 0)
-    packed_rows(g, pc, be_i64(c, nch * A_CHUNK), (int)(rest + (tail > 0)), tail > 0 ? (int)tail : g->mr, next, kc,
-                acc, epi, a_blk, b_blk, cp);
+  bool own_tail = tail > 0 && !shift;
+  if (rest + own_tail > 0)
+    packed_rows(g, pc, be_i64(c, nch * A_CHUNK), (int)(rest + own_tail), own_tail ? (int)tail : g->mr, next, kc, acc,
+                epi, a_blk, b_blk, cp);
+  if (shift) emit_edge_rows(g, pc, mext, next, kc, acc, epi, a_blk, b_blk, cp);
 }
 
 /* The rows of tiles of a narrow product (plan_narrow): K in one call each, then the epilogue. */
@@ -638,7 +679,9 @@ static void emit_block(mm_geom *g, const part_ctx *pc, int64_t mext, int64_t nex
     call_epilogue(g, pc, epi, g->mr, next, scaled(c, i, g->mr));
     loop_or_one_end(c, &li, full);
   }
-  if (tail > 0) {
+  if (tail > 0 && full > 0 && g->edge_overlaps) {
+    emit_edge_rows(g, pc, mext, next, kc, acc, epi, a_blk, b_blk, cp);
+  } else if (tail > 0) {
     emit_tile_row(g, (int)tail, kc, acc, next, be_mm_gep_const(c, a_blk, full * g->mr * g->a_rs), b_blk,
                   c_tile_row(g, cp, be_i64(c, full)));
     call_epilogue(g, pc, epi, tail, next, be_i64(c, full * g->mr));
@@ -793,6 +836,7 @@ static bool emit_blocked(be_kernel *k, mm_geom *g) {
   const ir_node *mm = k->plan->groups[k->group].sink, *asrc, *bsrc;
   if (!geometry_of(k->plan, k->group, be_mm_isa_of(c->features), g, &asrc, &bsrc)) return false;
   kernel_context(k, g);
+  g->edge_overlaps = edge_overlaps(g, asrc, bsrc);
   be_mark_glue(c, g->kfn); /* it starts the tasks; the parts and micro-kernels compute */
   LLVMValueRef a = k->buf[asrc->id], b = k->buf[bsrc->id];
   IR_ASSERT(a && b && (task_panel_floats(g) == 0 || k->panel));

@@ -164,6 +164,49 @@ Test(matmul, threads_are_bit_identical) {
     for (int layout = 0; layout < 4; layout++) expect_threads_agree(big[i], layout);
 }
 
+/* Whether the host's code for op(A)·op(B) has a micro-kernel of `rows` rows. */
+static bool has_microkernel_rows(mm_shape s, int layout, int rows) {
+  char *text = module_text(s, layout), *llvm = NULL;
+  size_t len = 0;
+  ir_module *m = tb_parse(text);
+  tb_passes(m, "fuse");
+  be_options o = be_options_default();
+  o.emit_llvm = open_memstream(&llvm, &len);
+  const dlc_model_desc *d;
+  be_jit *j = NULL;
+  ir_error err = {0};
+  cr_assert(be_jit_compile(m, &o, &j, &d, &err), "%s: %s", text, err.msg);
+  fclose(o.emit_llvm);
+  char name[32];
+  snprintf(name, sizeof name, ".r%d.n", rows);
+  bool found = false;
+  for (const char *p = llvm; (p = strstr(p, "@dlc.mk.v")) && !found; p++) {
+    const char *end = strchr(p, '(');
+    const char *r = strstr(p, name);
+    found = r && end && r < end;
+  }
+  be_jit_destroy(j);
+  ir_module_destroy(m);
+  free(llvm);
+  free(text);
+  return found;
+}
+
+/* With K in one block, a part's last rows (here 1 and 4 of six-row tiles) are a full row of
+ * tiles overlapping the one before: no micro-kernel of their own, the same results, and the
+ * same bits on one thread and two. K in several blocks keeps the edge kernel. */
+Test(matmul, edge_rows_overlap) {
+  static const mm_shape s[] = {{61, 100, 64}, {196, 256, 96}};
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+    for (int layout = 0; layout < 4; layout++) {
+      expect_threads_agree(s[i], layout);
+      cr_expect(!has_microkernel_rows(s[i], layout, (int)(s[i].m % 6)), "%lldx%lldx%lld layout %d: an edge kernel",
+                (long long)s[i].m, (long long)s[i].k, (long long)s[i].n, layout);
+    }
+  mm_shape blocks = {61, 800, 64};
+  cr_expect(has_microkernel_rows(blocks, 0, 1), "K in blocks: the edge rows need their own kernel");
+}
+
 /* C narrower than a vector through Aᵀ (the weight gradient of a layer with few outputs):
  * the kernel with its lanes along C's rows, full row vectors, a masked tail (70, 100) and
  * K = 1; and the shapes around it that keep the ordinary kernel (N = 1, 15 x 100, A row-major). */
