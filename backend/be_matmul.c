@@ -39,110 +39,12 @@
  * overlapping the one before (edge_overlaps).
  *
  * Everything else (batched or broadcast matmuls, other dtypes, operands computed inside the
- * kernel, tiny products) uses the plain loop nest below: for each row i of C, the row is
- * cleared, then for each p a broadcast A[i,p] times the row B[p,:] is added to it (i-p-j),
- * the p loop blocked so a panel of B stays in cache across rows of A; its epilogue then runs
- * once over the whole product. */
-#include <stdlib.h>
+ * kernel, tiny products) uses the plain loop nest of be_matmul_naive.c; its epilogue then runs
+ * once over the whole product. The epilogue's code is in be_matmul_epilogue.c. */
+#include <stdio.h>
 #include <string.h>
 
 #include "be_matmul.h"
-
-enum { KC = 256 }; /* rows of B per panel */
-
-typedef struct {
-  be_kernel *k;
-  const ir_node *mm;
-  LLVMValueRef *cidx, *aidx, *bidx;
-  int arank, brank; /* batch ranks of A and B */
-} mm_ctx;
-
-/* C[b, i, :] += A[b, i, p] * B[b, p, :] for p in [p0, p0 + plen), every i. */
-static void panel(mm_ctx *x, LLVMValueRef p0, int64_t plen) {
-  be_kernel *k = x->k;
-  be_ctx *c = k->c;
-  const ir_node *mm = x->mm, *a = mm->args[0], *b = mm->args[1];
-  const ir_type *ct = &mm->type, *at = &a->type, *bt = &b->type;
-  int r = ct->rank;
-  int64_t m = ct->dims[r - 2], n = ct->dims[r - 1];
-  ir_dtype dt = ct->dtype;
-  be_loop li, lj, lp;
-  x->cidx[r - 2] = m == 1 ? be_i64(c, 0) : be_loop_begin(c, &li, m, "i");
-  LLVMValueRef p = plen == 1 ? p0 : LLVMBuildAdd(c->b, p0, be_loop_begin(c, &lp, plen, "p"), "");
-  x->aidx[x->arank] = x->cidx[r - 2];
-  x->aidx[x->arank + 1] = at->dims[at->rank - 1] == 1 ? be_i64(c, 0) : p;
-  be_memo_clear(k);
-  LLVMValueRef av = be_value_at(k, a, x->aidx);
-  x->bidx[x->brank] = bt->dims[bt->rank - 2] == 1 ? be_i64(c, 0) : p;
-  x->cidx[r - 1] = n == 1 ? be_i64(c, 0) : be_loop_begin(c, &lj, n, "j");
-  x->bidx[x->brank + 1] = bt->dims[bt->rank - 1] == 1 ? be_i64(c, 0) : x->cidx[r - 1];
-  LLVMValueRef bv = be_value_at(k, b, x->bidx);
-  LLVMValueRef ci = be_linear_index(c, ct, x->cidx);
-  LLVMValueRef cv = be_load(c, dt, k->buf[mm->id], ci), sum;
-  if (ir_dtype_is_float(dt)) {
-    /* contract: a*b + c may become one fma */
-    LLVMValueRef prod = LLVMBuildFMul(c->b, av, bv, "");
-    LLVMSetFastMathFlags(prod, LLVMFastMathAllowContract);
-    sum = LLVMBuildFAdd(c->b, cv, prod, "");
-    LLVMSetFastMathFlags(sum, LLVMFastMathAllowContract);
-  } else {
-    sum = LLVMBuildAdd(c->b, cv, LLVMBuildMul(c->b, av, bv, ""), "");
-  }
-  be_store(c, dt, k->buf[mm->id], ci, sum);
-  be_memo_clear(k);
-  if (n != 1) be_loop_end(c, &lj);
-  if (plen != 1) be_loop_end(c, &lp);
-  if (m != 1) be_loop_end(c, &li);
-}
-
-static void emit_naive(be_kernel *k) {
-  be_ctx *c = k->c;
-  const be_group *g = &k->plan->groups[k->group];
-  const ir_node *mm = g->sink, *a = mm->args[0], *b = mm->args[1];
-  const ir_type *ct = &mm->type, *at = &a->type, *bt = &b->type;
-  int r = ct->rank;
-  int64_t m = ct->dims[r - 2], n = ct->dims[r - 1], kk = at->dims[at->rank - 1];
-  ir_dtype dt = ct->dtype;
-  if (ir_type_numel(ct) == 0) return;
-
-  /* Batch loops over C's leading axes. */
-  be_loop batch[IR_MAX_RANK];
-  int nb = 0;
-  LLVMValueRef cidx[IR_MAX_RANK];
-  for (int d = 0; d < r - 2; d++)
-    cidx[d] = ct->dims[d] == 1 ? be_i64(c, 0) : be_loop_begin(c, &batch[nb++], ct->dims[d], "b");
-
-  /* Operand batch indices by broadcasting C's batch index. */
-  ir_type cb = *ct, ab = *at, bb = *bt;
-  cb.rank = r - 2;
-  ab.rank = at->rank - 2;
-  bb.rank = bt->rank - 2;
-  LLVMValueRef aidx[IR_MAX_RANK], bidx[IR_MAX_RANK];
-  be_broadcast_index(c, &ab, &cb, cidx, aidx);
-  be_broadcast_index(c, &bb, &cb, cidx, bidx);
-
-  be_loop li, lj;
-  /* C[b, :, :] = 0 */
-  cidx[r - 2] = m == 1 ? be_i64(c, 0) : be_loop_begin(c, &li, m, "i");
-  cidx[r - 1] = n == 1 ? be_i64(c, 0) : be_loop_begin(c, &lj, n, "j");
-  be_store(c, dt, k->buf[mm->id], be_linear_index(c, ct, cidx), be_const_of(c, dt, 0));
-  if (n != 1) be_loop_end(c, &lj);
-  if (m != 1) be_loop_end(c, &li);
-
-  mm_ctx x = {.k = k, .mm = mm, .cidx = cidx, .aidx = aidx, .bidx = bidx, .arank = ab.rank,
-              .brank = bb.rank};
-  int64_t nfull = kk / KC, rem = kk % KC;
-  if (nfull == 1) {
-    panel(&x, be_i64(c, 0), KC);
-  } else if (nfull > 1) {
-    be_loop lpb;
-    LLVMValueRef pb = be_loop_begin(c, &lpb, nfull, "pb");
-    panel(&x, LLVMBuildMul(c->b, pb, be_i64(c, KC), ""), KC);
-    be_loop_end(c, &lpb);
-  }
-  if (rem > 0) panel(&x, be_i64(c, nfull * KC), rem);
-  for (int l = nb - 1; l >= 0; l--) be_loop_end(c, &batch[l]);
-}
 
 /* ---- the blocked kernel ------------------------------------------------------------------ */
 
@@ -156,28 +58,6 @@ enum {
   TASKS = 4,           /* tasks a larger product is split into: balanced on 1, 2 or 4 threads */
   A_CHUNK = 4,         /* slivers of a packed A copied together */
 };
-
-typedef struct {
-  be_mm_isa isa;
-  int64_t M, N, K;
-  int64_t a_rs, a_cs;      /* op(A)(i, p) at a + i*a_rs + p*a_cs */
-  int64_t b_rs, b_cs;      /* op(B)(p, j) at b + p*b_rs + j*b_cs */
-  int mr, nvec;            /* micro-tile: mr rows x nvec vectors */
-  int64_t nr;              /* nvec * vl */
-  int64_t kc, nkfull, kctail; /* K = nkfull * kc + kctail */
-  bool pack_b, pack_a;
-  bool narrow;             /* lanes along C's rows (be_mm_microkernel_narrow): mr = its rows */
-  bool staged;             /* C's tiles go to a row of tiles in the panels (be_group.staged_product) */
-  bool edge_overlaps;      /* a part's last rows are a full row of tiles ending there (edge_overlaps) */
-  int64_t tm, tn, cm, cn;  /* task grid, and the extent of every task but the last */
-  /* while emitting */
-  be_ctx *c;
-  be_kernel *k;
-  LLVMValueRef kfn;        /* the kernel function: the epilogue reads its buffer parameters */
-  const char *name;        /* its name, for its helpers' names */
-  int nbufs;               /* its buffer parameters (the panel scratch not counted) */
-  bool epilogue;           /* the kernel stores members other than the product */
-} mm_geom;
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -208,7 +88,7 @@ static bool operand_of(const be_plan *p, int gi, const ir_node *x, const ir_node
  * room for the N accumulators of each, their A vectors and a broadcast; K in one block (no
  * panel: the tile sits in registers, B is read once per tile). Row-major A would need A's
  * columns gathered: it keeps the ordinary kernel. */
-static bool plan_narrow(mm_geom *g) {
+static bool plan_narrow(be_mm_geom *g) {
   const be_mm_isa *isa = &g->isa;
   int64_t mvecs = ceil_div(g->M, isa->vl);
   if (g->a_rs != 1 || g->N >= isa->vl || mvecs * g->N >= g->M) return false;
@@ -238,11 +118,11 @@ static bool plan_narrow(mm_geom *g) {
  * gradient's G with A packed is copied by each of four row tasks: 2.4 % of W3's step), and
  * its tiles stream from L2 either way (W3's x·W1, 1 KiB rows: step -1.5 %). Not with rows a
  * multiple of 4 KiB apart: those fall in a sixteenth of L2's sets. */
-static bool b_in_place(const mm_geom *g) {
+static bool b_in_place(const be_mm_geom *g) {
   return g->K * g->N < PACK_MIN || (g->kc * g->cn <= L2_IN_PLACE && g->b_rs % 1024 != 0);
 }
 
-static void plan_geometry(mm_geom *g) {
+static void plan_geometry(be_mm_geom *g) {
   const be_mm_isa *isa = &g->isa;
   if (plan_narrow(g)) return;
   /* Accumulators plus B's vectors plus a broadcast fill the register file. A tile wide in
@@ -294,7 +174,7 @@ static void plan_geometry(mm_geom *g) {
 /* The blocked geometry of matmul group gi for isa; false when the plain loop nest does it
  * (batched, other dtypes, operands computed inside the kernel, matrix-vector and tiny
  * products, for which the plain loops are as good). */
-static bool geometry_of(const be_plan *p, int gi, be_mm_isa isa, mm_geom *g, const ir_node **asrc,
+static bool geometry_of(const be_plan *p, int gi, be_mm_isa isa, be_mm_geom *g, const ir_node **asrc,
                         const ir_node **bsrc) {
   const ir_node *mm = p->groups[gi].sink;
   const ir_type *ct = &mm->type;
@@ -315,24 +195,24 @@ static bool geometry_of(const be_plan *p, int gi, be_mm_isa isa, mm_geom *g, con
 
 /* K in one block and the epilogue after each row of tiles (every part at least a vector
  * wide, see emit_part): a row of tiles is all of the product that is ever live. */
-static bool stage_fits(const mm_geom *g) {
+static bool stage_fits(const be_mm_geom *g) {
   int64_t last_n = g->N - (g->tn - 1) * g->cn;
   return !g->narrow && g->nkfull == 1 && g->kctail == 0 && g->cn >= g->isa.vl && last_n >= g->isa.vl;
 }
 
 /* Floats of one task's panel of B (kc x cn, in nr-column tiles), rounded to 16 floats so the
  * panel of A after it starts on a cache line. */
-static int64_t b_panel_floats(const mm_geom *g) {
+static int64_t b_panel_floats(const be_mm_geom *g) {
   return g->pack_b ? ceil_div(g->kc * ceil_div(g->cn, g->nr) * g->nr, 16) * 16 : 0;
 }
 
-static int64_t a_panel_floats(const mm_geom *g) {
+static int64_t a_panel_floats(const be_mm_geom *g) {
   return g->pack_a ? ceil_div(g->kc * g->mr * A_CHUNK, 16) * 16 : 0;
 }
 
 /* Floats of one task's panels: B's, then A's slivers, then the staged row of tiles (mr rows
  * of C's width: the micro-kernels store it as they would store C), rounded the same way. */
-static int64_t task_panel_floats(const mm_geom *g) {
+static int64_t task_panel_floats(const be_mm_geom *g) {
   return b_panel_floats(g) + a_panel_floats(g) + (g->staged ? ceil_div(g->mr * g->N, 16) * 16 : 0);
 }
 
@@ -342,7 +222,7 @@ enum { N_ISA = sizeof any_isa / sizeof any_isa[0] };
 
 bool be_matmul_can_stage(const be_plan *p, int gi) {
   for (int i = 0; i < N_ISA; i++) {
-    mm_geom g;
+    be_mm_geom g;
     const ir_node *a, *b;
     if (!geometry_of(p, gi, any_isa[i], &g, &a, &b) || !stage_fits(&g)) return false;
   }
@@ -352,7 +232,7 @@ bool be_matmul_can_stage(const be_plan *p, int gi) {
 size_t be_matmul_panel_bytes(const be_plan *p, int gi) {
   size_t most = 0;
   for (int i = 0; i < N_ISA; i++) {
-    mm_geom g;
+    be_mm_geom g;
     const ir_node *a, *b;
     if (!geometry_of(p, gi, any_isa[i], &g, &a, &b)) continue;
     size_t bytes = (size_t)(g.tm * g.tn * task_panel_floats(&g)) * sizeof(float);
@@ -372,119 +252,16 @@ static void loop_or_one_end(be_ctx *c, be_loop *l, int64_t n) {
   be_loop_no_unroll(c, l);
 }
 
-static LLVMValueRef scaled(be_ctx *c, LLVMValueRef i, int64_t by) {
-  return LLVMBuildMul(c->b, i, be_i64(c, by), "");
-}
-
-static LLVMValueRef add_i64(be_ctx *c, LLVMValueRef i, int64_t by) {
-  return by == 0 ? i : LLVMBuildAdd(c->b, i, be_i64(c, by), "");
-}
-
-static void call_fn(be_ctx *c, LLVMValueRef fn, LLVMValueRef *args, int n) {
-  LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n, "");
-}
-
-/* ---- the epilogue ------------------------------------------------------------------------ */
-
-/* The epilogue's stores of one element of C at idx: every value first, then the stores.
- * product: the element of the product, where it is staged (else read from its buffer). */
-static void store_epilogue_element(be_kernel *ek, const be_group *grp, LLVMValueRef *idx, LLVMValueRef product) {
-  const be_plan *p = ek->plan;
-  be_memo_clear(ek);
-  if (product) be_memo_put(ek, grp->sink, idx, product);
-  LLVMValueRef vals[grp->nnodes + 1];
-  for (int i = 0; i < grp->nnodes; i++) {
-    const ir_node *m = grp->nodes[i];
-    vals[i] = m != grp->sink && p->materialize[m->id] ? be_value_at(ek, m, idx) : NULL;
-  }
-  for (int i = 0; i < grp->nnodes; i++) {
-    const ir_node *m = grp->nodes[i];
-    if (vals[i]) be_store(ek->c, m->type.dtype, ek->buf[m->id], be_linear_index(ek->c, &m->type, idx), vals[i]);
-  }
-}
-
-/* Element j of the staged row stage_row, or NULL when the product is not staged. */
-static LLVMValueRef staged_element(mm_geom *g, LLVMValueRef stage_row, LLVMValueRef j) {
-  return stage_row ? be_load(g->c, IR_F32, stage_row, j) : NULL;
-}
-
-/* `void epi(ptr noalias buffers..., i64 i0, i64 j0, i64 rows)`: the members of the matmul's
- * kernel that the plan stores (bias add, activation, its mask), for C's rows i0 .. i0+rows-1
- * and columns j0 .. j0+cols-1, from the product the micro-kernels left in C. Every value of
- * an element is computed before any is stored: the product may live in a member's buffer
- * (be_plan.c). One function per column count, whatever the rows: a row loop LLVM may not
- * unroll. Rows of a vector or more are a column loop that the loop vectoriser widens.
- * Narrower rows (10 classes) are unrolled here and packed by the SLP vectoriser into plain
- * vectors (8 + 2): the loop vectoriser would make each row one masked vector, and masked
- * loads of rows closer than a vector stall behind the masked stores of the row before.
- * A staged product (g->staged) comes in one more pointer, after the buffers: its row of
- * tiles, row r of it at r * N. */
-static LLVMValueRef epilogue_fn(mm_geom *g, int64_t cols) {
-  be_ctx *c = g->c;
-  bool unrolled = cols < g->isa.vl;
-  char name[256];
-  snprintf(name, sizeof name, "%s.epi%lld", g->name, (long long)cols);
-  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
-  if (fn) return fn;
-  LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
-  int nptr = g->nbufs + g->staged;
-  fn = be_begin_function_args(c, name, nptr, nptr, 3, true);
-  const be_plan *p = g->k->plan;
-  be_kernel ek = *g->k;
-  ek.memo = NULL;
-  ek.buf = calloc((size_t)p->nids + 1, sizeof(LLVMValueRef));
-  IR_ASSERT(ek.buf);
-  for (int id = 0; id < p->nids; id++)
-    for (int q = 0; g->k->buf[id] && q < g->nbufs; q++)
-      if (LLVMGetParam(g->kfn, (unsigned)q) == g->k->buf[id]) ek.buf[id] = LLVMGetParam(fn, (unsigned)q);
-  be_loop lr, lj;
-  LLVMValueRef idx[2];
-  LLVMValueRef r = be_loop_begin_dyn(c, &lr, LLVMGetParam(fn, (unsigned)nptr + 2), "r");
-  idx[0] = LLVMBuildAdd(c->b, LLVMGetParam(fn, (unsigned)nptr), r, "");
-  LLVMValueRef j0 = LLVMGetParam(fn, (unsigned)nptr + 1);
-  LLVMValueRef stage_row = g->staged ? be_mm_gep(c, LLVMGetParam(fn, (unsigned)g->nbufs), scaled(c, r, g->N)) : NULL;
-  if (unrolled) {
-    for (int64_t j = 0; j < cols; j++) {
-      idx[1] = add_i64(c, j0, j);
-      store_epilogue_element(&ek, &p->groups[g->k->group], idx, staged_element(g, stage_row, idx[1]));
-    }
-  } else {
-    idx[1] = LLVMBuildAdd(c->b, j0, be_loop_begin(c, &lj, cols, "j"), "");
-    store_epilogue_element(&ek, &p->groups[g->k->group], idx, staged_element(g, stage_row, idx[1]));
-    be_loop_end(c, &lj);
-    be_loop_no_unroll(c, &lj);
-  }
-  be_loop_end(c, &lr);
-  be_loop_scalar(c, &lr);
-  LLVMBuildRetVoid(c->b);
-  if (ek.error && !g->k->error) {
-    g->k->error = true;
-    memcpy(g->k->errmsg, ek.errmsg, sizeof ek.errmsg);
-  }
-  be_memo_free(&ek);
-  free(ek.buf);
-  LLVMPositionBuilderAtEnd(c->b, saved);
-  return fn;
-}
-
 /* ---- tasks, blocks and tiles ------------------------------------------------------------- */
 
-/* What a part function knows about itself while its body is emitted. */
-typedef struct {
-  LLVMValueRef bp, ap;     /* packed panels of B and A (NULL where not packed) */
-  LLVMValueRef stage;      /* the staged row of tiles (g->staged), or NULL */
-  LLVMValueRef *bufs;      /* the epilogue's buffers, loaded once */
-  LLVMValueRef row0, col0; /* the part's corner in C */
-} part_ctx;
-
 /* Where row of tiles i of the part at cp stores: its rows of C, or the staged row. */
-static LLVMValueRef c_tile_row(mm_geom *g, LLVMValueRef cp, LLVMValueRef i) {
-  return g->staged ? cp : be_mm_gep(g->c, cp, scaled(g->c, i, g->mr * g->N));
+static LLVMValueRef c_tile_row(be_mm_geom *g, LLVMValueRef cp, LLVMValueRef i) {
+  return g->staged ? cp : be_mm_gep(g->c, cp, be_mm_scaled(g->c, i, g->mr * g->N));
 }
 
 /* The micro-kernels of one row of tiles: full column tiles, then the tail tile. a_tile is
  * A's sliver, packed (pack_a) or in place. */
-static void emit_tile_row(mm_geom *g, int rows, int64_t kc, LLVMValueRef acc, int64_t next, LLVMValueRef a_tile,
+static void emit_tile_row(be_mm_geom *g, int rows, int64_t kc, LLVMValueRef acc, int64_t next, LLVMValueRef a_tile,
                           LLVMValueRef b_blk, LLVMValueRef c_row) {
   be_ctx *c = g->c;
   be_mk_spec s = {.rows = rows, .nvec = g->nvec, .last_lanes = g->isa.vl, .kc = kc,
@@ -496,9 +273,9 @@ static void emit_tile_row(mm_geom *g, int rows, int64_t kc, LLVMValueRef acc, in
     LLVMValueRef mk = be_mm_microkernel(c, &g->isa, &s);
     be_loop lj;
     LLVMValueRef j = loop_or_one(c, &lj, full, "jr");
-    LLVMValueRef args[4] = {a_tile, be_mm_gep(c, b_blk, scaled(c, j, b_step)), be_mm_gep(c, c_row, scaled(c, j, g->nr)),
-                            acc};
-    call_fn(c, mk, args, 4);
+    LLVMValueRef args[4] = {a_tile, be_mm_gep(c, b_blk, be_mm_scaled(c, j, b_step)),
+                            be_mm_gep(c, c_row, be_mm_scaled(c, j, g->nr)), acc};
+    be_mm_call(c, mk, args, 4);
     loop_or_one_end(c, &lj, full);
   }
   if (tail > 0) {
@@ -507,35 +284,7 @@ static void emit_tile_row(mm_geom *g, int rows, int64_t kc, LLVMValueRef acc, in
     LLVMValueRef mk = be_mm_microkernel(c, &g->isa, &s);
     LLVMValueRef args[4] = {a_tile, be_mm_gep_const(c, b_blk, full * b_step), be_mm_gep_const(c, c_row, full * g->nr),
                             acc};
-    call_fn(c, mk, args, 4);
-  }
-}
-
-/* The epilogue of rows x next elements of C at the part's row `i`, when `epi` (an i1: a
- * constant, or whether this is the last block of K) holds. */
-static void call_epilogue(mm_geom *g, const part_ctx *pc, LLVMValueRef epi, int64_t rows, int64_t next,
-                          LLVMValueRef i) {
-  be_ctx *c = g->c;
-  if (LLVMIsAConstantInt(epi) && LLVMConstIntGetZExtValue(epi) == 0) return;
-  LLVMBasicBlockRef after = NULL;
-  if (!LLVMIsAConstantInt(epi)) {
-    LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(c->b));
-    LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(c->ctx, fn, "epi");
-    after = LLVMAppendBasicBlockInContext(c->ctx, fn, "");
-    LLVMBuildCondBr(c->b, epi, run, after);
-    LLVMPositionBuilderAtEnd(c->b, run);
-  }
-  int nptr = g->nbufs + g->staged;
-  LLVMValueRef args[nptr + 3];
-  for (int q = 0; q < g->nbufs; q++) args[q] = pc->bufs[q];
-  if (g->staged) args[g->nbufs] = pc->stage;
-  args[nptr] = LLVMBuildAdd(g->c->b, pc->row0, i, "");
-  args[nptr + 1] = pc->col0;
-  args[nptr + 2] = be_i64(g->c, rows);
-  call_fn(g->c, epilogue_fn(g, next), args, nptr + 3);
-  if (after) {
-    LLVMBuildBr(c->b, after);
-    LLVMPositionBuilderAtEnd(c->b, after);
+    be_mm_call(c, mk, args, 4);
   }
 }
 
@@ -545,7 +294,7 @@ static void call_epilogue(mm_geom *g, const part_ctx *pc, LLVMValueRef epi, int6
  * block the overlapped rows get the same FMA chains again, so the same bits; they are stored
  * again only where nothing but the product is (no epilogue, or a staged product), and the
  * kernel must not store where it reads A or B. */
-static bool edge_overlaps(const mm_geom *g, const ir_node *asrc, const ir_node *bsrc) {
+static bool edge_overlaps(const be_mm_geom *g, const ir_node *asrc, const ir_node *bsrc) {
   if (g->narrow || g->nkfull != 1 || g->kctail != 0 || (g->epilogue && !g->staged)) return false;
   const be_group *grp = &g->k->plan->groups[g->k->group];
   for (int i = 0; i < grp->nnodes; i++) {
@@ -558,55 +307,56 @@ static bool edge_overlaps(const mm_geom *g, const ir_node *asrc, const ir_node *
 
 /* The part's last `mext % mr` rows as the full row of tiles on rows mext - mr .. mext - 1
  * (edge_overlaps), its epilogue on the new rows only. */
-static void emit_edge_rows(mm_geom *g, const part_ctx *pc, int64_t mext, int64_t next, int64_t kc, LLVMValueRef acc,
-                           LLVMValueRef epi, LLVMValueRef a_blk, LLVMValueRef b_blk, LLVMValueRef cp) {
+static void emit_edge_rows(be_mm_geom *g, const be_mm_part *pc, int64_t mext, int64_t next, int64_t kc,
+                           LLVMValueRef acc, LLVMValueRef epi, LLVMValueRef a_blk, LLVMValueRef b_blk,
+                           LLVMValueRef cp) {
   be_ctx *c = g->c;
   int64_t tail = mext % g->mr, row = mext - g->mr;
   LLVMValueRef a_tile = be_mm_gep_const(c, a_blk, row * g->a_rs);
   if (g->pack_a) {
     be_pack_a_spec pa = {.slivers = 1, .rows = g->mr, .mr = g->mr, .kc = kc, .a_rs = g->a_rs, .a_cs = g->a_cs};
     LLVMValueRef args[2] = {a_tile, pc->ap};
-    call_fn(c, be_mm_pack_a(c, &g->isa, &pa), args, 2);
+    be_mm_call(c, be_mm_pack_a(c, &g->isa, &pa), args, 2);
     a_tile = pc->ap;
   }
   emit_tile_row(g, g->mr, kc, acc, next, a_tile, b_blk, g->staged ? cp : be_mm_gep_const(c, cp, row * g->N));
-  part_ctx shifted = *pc; /* the staged row holds rows from `row` on: the new ones start mr - tail in */
+  be_mm_part shifted = *pc; /* the staged row holds rows from `row` on: the new ones start mr - tail in */
   if (g->staged) shifted.stage = be_mm_gep_const(c, pc->stage, (g->mr - tail) * g->N);
-  call_epilogue(g, &shifted, epi, tail, next, be_i64(c, mext - tail));
+  be_mm_call_epilogue(g, &shifted, epi, tail, next, be_i64(c, mext - tail));
 }
 
 /* Packs `slivers` slivers of A's block from row sliver `first` on (the last one `rows` rows)
  * and runs their rows of tiles, each followed by its epilogue when epi. */
-static void packed_rows(mm_geom *g, const part_ctx *pc, LLVMValueRef first, int slivers, int rows, int64_t next,
+static void packed_rows(be_mm_geom *g, const be_mm_part *pc, LLVMValueRef first, int slivers, int rows, int64_t next,
                         int64_t kc, LLVMValueRef acc, LLVMValueRef epi, LLVMValueRef a_blk, LLVMValueRef b_blk,
                         LLVMValueRef cp) {
   be_ctx *c = g->c;
   be_pack_a_spec pa = {.slivers = slivers, .rows = rows, .mr = g->mr, .kc = kc, .a_rs = g->a_rs, .a_cs = g->a_cs};
-  LLVMValueRef args[2] = {be_mm_gep(c, a_blk, scaled(c, first, g->mr * g->a_rs)), pc->ap};
-  call_fn(c, be_mm_pack_a(c, &g->isa, &pa), args, 2);
+  LLVMValueRef args[2] = {be_mm_gep(c, a_blk, be_mm_scaled(c, first, g->mr * g->a_rs)), pc->ap};
+  be_mm_call(c, be_mm_pack_a(c, &g->isa, &pa), args, 2);
   /* The slivers of mr rows in a loop (one copy of the tile row's code), then a shorter last. */
   int full = rows == g->mr ? slivers : slivers - 1;
   if (full > 0) {
     be_loop ls;
     LLVMValueRef sl = loop_or_one(c, &ls, full, "sl");
     LLVMValueRef i = LLVMBuildAdd(c->b, first, sl, "");
-    emit_tile_row(g, g->mr, kc, acc, next, be_mm_gep(c, pc->ap, scaled(c, sl, g->mr * kc)), b_blk,
+    emit_tile_row(g, g->mr, kc, acc, next, be_mm_gep(c, pc->ap, be_mm_scaled(c, sl, g->mr * kc)), b_blk,
                   c_tile_row(g, cp, i));
-    call_epilogue(g, pc, epi, g->mr, next, scaled(c, i, g->mr));
+    be_mm_call_epilogue(g, pc, epi, g->mr, next, be_mm_scaled(c, i, g->mr));
     loop_or_one_end(c, &ls, full);
   }
   if (full < slivers) {
-    LLVMValueRef i = add_i64(c, first, full);
+    LLVMValueRef i = be_mm_add_i64(c, first, full);
     emit_tile_row(g, rows, kc, acc, next, be_mm_gep_const(c, pc->ap, (int64_t)full * g->mr * kc), b_blk,
                   c_tile_row(g, cp, i));
-    call_epilogue(g, pc, epi, rows, next, scaled(c, i, g->mr));
+    be_mm_call_epilogue(g, pc, epi, rows, next, be_mm_scaled(c, i, g->mr));
   }
 }
 
 /* The rows of tiles of a block whose A is packed (Aᵀ: its rows are far apart), A_CHUNK slivers
  * at a time: their row p is A_CHUNK · mr contiguous floats of the source (whole cache lines
  * for mr = 12), which one pass copies, instead of a line a sliver. */
-static void emit_rows_packed(mm_geom *g, const part_ctx *pc, int64_t mext, int64_t next, int64_t kc,
+static void emit_rows_packed(be_mm_geom *g, const be_mm_part *pc, int64_t mext, int64_t next, int64_t kc,
                              LLVMValueRef acc, LLVMValueRef epi, LLVMValueRef a_blk, LLVMValueRef b_blk,
                              LLVMValueRef cp) {
   be_ctx *c = g->c;
@@ -614,7 +364,7 @@ static void emit_rows_packed(mm_geom *g, const part_ctx *pc, int64_t mext, int64
   bool shift = tail > 0 && full > 0 && g->edge_overlaps;
   if (nch > 0) {
     be_loop lc;
-    LLVMValueRef first = scaled(c, loop_or_one(c, &lc, nch, "ch"), A_CHUNK);
+    LLVMValueRef first = be_mm_scaled(c, loop_or_one(c, &lc, nch, "ch"), A_CHUNK);
     packed_rows(g, pc, first, A_CHUNK, g->mr, next, kc, acc, epi, a_blk, b_blk, cp);
     loop_or_one_end(c, &lc, nch);
   }
@@ -626,7 +376,7 @@ static void emit_rows_packed(mm_geom *g, const part_ctx *pc, int64_t mext, int64
 }
 
 /* The rows of tiles of a narrow product (plan_narrow): K in one call each, then the epilogue. */
-static void emit_rows_narrow(mm_geom *g, const part_ctx *pc, int64_t mext, LLVMValueRef epi, LLVMValueRef a,
+static void emit_rows_narrow(be_mm_geom *g, const be_mm_part *pc, int64_t mext, LLVMValueRef epi, LLVMValueRef a,
                              LLVMValueRef b, LLVMValueRef cp) {
   be_ctx *c = g->c;
   int vl = g->isa.vl;
@@ -636,24 +386,25 @@ static void emit_rows_narrow(mm_geom *g, const part_ctx *pc, int64_t mext, LLVMV
   if (full > 0) {
     be_loop li;
     LLVMValueRef i = loop_or_one(c, &li, full, "ir");
-    LLVMValueRef args[3] = {be_mm_gep(c, a, scaled(c, i, g->mr)), b, be_mm_gep(c, cp, scaled(c, i, g->mr * g->N))};
-    call_fn(c, be_mm_microkernel_narrow(c, &g->isa, &s), args, 3);
-    call_epilogue(g, pc, epi, g->mr, g->N, scaled(c, i, g->mr));
+    LLVMValueRef args[3] = {be_mm_gep(c, a, be_mm_scaled(c, i, g->mr)), b,
+                            be_mm_gep(c, cp, be_mm_scaled(c, i, g->mr * g->N))};
+    be_mm_call(c, be_mm_microkernel_narrow(c, &g->isa, &s), args, 3);
+    be_mm_call_epilogue(g, pc, epi, g->mr, g->N, be_mm_scaled(c, i, g->mr));
     loop_or_one_end(c, &li, full);
   }
   if (tail > 0) {
     s.nvec = (int)ceil_div(tail, vl);
     s.last_lanes = (int)(tail - (int64_t)(s.nvec - 1) * vl);
     LLVMValueRef args[3] = {be_mm_gep_const(c, a, full * g->mr), b, be_mm_gep_const(c, cp, full * g->mr * g->N)};
-    call_fn(c, be_mm_microkernel_narrow(c, &g->isa, &s), args, 3);
-    call_epilogue(g, pc, epi, tail, g->N, be_i64(c, full * g->mr));
+    be_mm_call(c, be_mm_microkernel_narrow(c, &g->isa, &s), args, 3);
+    be_mm_call_epilogue(g, pc, epi, tail, g->N, be_i64(c, full * g->mr));
   }
 }
 
 /* One k block of a task: pack B's panel (if packed), then every tile of C, which starts from
  * zero or adds to what earlier blocks left as `acc` (i64) says; each row of tiles gets its
  * epilogue when `epi` (i1) holds. */
-static void emit_block(mm_geom *g, const part_ctx *pc, int64_t mext, int64_t next, int64_t kc, LLVMValueRef acc,
+static void emit_block(be_mm_geom *g, const be_mm_part *pc, int64_t mext, int64_t next, int64_t kc, LLVMValueRef acc,
                        LLVMValueRef epi, LLVMValueRef a_blk, LLVMValueRef b_blk, LLVMValueRef cp) {
   be_ctx *c = g->c;
   if (g->narrow) {
@@ -663,7 +414,7 @@ static void emit_block(mm_geom *g, const part_ctx *pc, int64_t mext, int64_t nex
   if (g->pack_b) {
     be_pack_spec ps = {.kc = kc, .cols = next, .nr = g->nr, .b_rs = g->b_rs, .b_cs = g->b_cs};
     LLVMValueRef args[2] = {b_blk, pc->bp};
-    call_fn(c, be_mm_pack_b(c, &g->isa, &ps), args, 2);
+    be_mm_call(c, be_mm_pack_b(c, &g->isa, &ps), args, 2);
     b_blk = pc->bp;
   }
   int64_t full = mext / g->mr, tail = mext % g->mr;
@@ -674,9 +425,9 @@ static void emit_block(mm_geom *g, const part_ctx *pc, int64_t mext, int64_t nex
   if (full > 0) {
     be_loop li;
     LLVMValueRef i = loop_or_one(c, &li, full, "ir");
-    emit_tile_row(g, g->mr, kc, acc, next, be_mm_gep(c, a_blk, scaled(c, i, g->mr * g->a_rs)), b_blk,
+    emit_tile_row(g, g->mr, kc, acc, next, be_mm_gep(c, a_blk, be_mm_scaled(c, i, g->mr * g->a_rs)), b_blk,
                   c_tile_row(g, cp, i));
-    call_epilogue(g, pc, epi, g->mr, next, scaled(c, i, g->mr));
+    be_mm_call_epilogue(g, pc, epi, g->mr, next, be_mm_scaled(c, i, g->mr));
     loop_or_one_end(c, &li, full);
   }
   if (tail > 0 && full > 0 && g->edge_overlaps) {
@@ -684,14 +435,14 @@ static void emit_block(mm_geom *g, const part_ctx *pc, int64_t mext, int64_t nex
   } else if (tail > 0) {
     emit_tile_row(g, (int)tail, kc, acc, next, be_mm_gep_const(c, a_blk, full * g->mr * g->a_rs), b_blk,
                   c_tile_row(g, cp, be_i64(c, full)));
-    call_epilogue(g, pc, epi, tail, next, be_i64(c, full * g->mr));
+    be_mm_call_epilogue(g, pc, epi, tail, next, be_i64(c, full * g->mr));
   }
 }
 
 /* `void part(ptr a, ptr b, ptr c, ptr panels, ptr bufs, i64 row0, i64 col0)`: C[mext x next]
- * of one task, pointers at its corner (row0, col0); panels is the task's packing scratch,
- * bufs the kernel's buffers for the epilogue. */
-static LLVMValueRef emit_part(mm_geom *g, int64_t mext, int64_t next) {
+ * of one task, its corner at (row0, col0) of the operands a, b and the product c (unused when
+ * staged); panels is the task's packing scratch, bufs the kernel's buffers for the epilogue. */
+static LLVMValueRef emit_part(be_mm_geom *g, int64_t mext, int64_t next) {
   be_ctx *c = g->c;
   char name[256];
   snprintf(name, sizeof name, "%s.part%lldx%lld", g->name, (long long)mext, (long long)next);
@@ -699,18 +450,23 @@ static LLVMValueRef emit_part(mm_geom *g, int64_t mext, int64_t next) {
   if (fn) return fn;
   fn = be_begin_function_args(c, name, 5, 0, 2, true);
   be_mark_glue(c, fn);
-  LLVMValueRef a = LLVMGetParam(fn, 0), b = LLVMGetParam(fn, 1), cp = LLVMGetParam(fn, 2),
-               panels = LLVMGetParam(fn, 3), bufs = LLVMGetParam(fn, 4);
+  LLVMValueRef panels = LLVMGetParam(fn, 3), bufs = LLVMGetParam(fn, 4), row0 = LLVMGetParam(fn, 5),
+               col0 = LLVMGetParam(fn, 6);
+  LLVMValueRef a = be_mm_gep(c, LLVMGetParam(fn, 0), be_mm_scaled(c, row0, g->a_rs));
+  LLVMValueRef b = be_mm_gep(c, LLVMGetParam(fn, 1), be_mm_scaled(c, col0, g->b_cs));
   LLVMValueRef loaded[g->nbufs + 1];
   for (int q = 0; q < g->nbufs; q++) {
     LLVMValueRef idx = be_i64(c, q);
     loaded[q] = LLVMBuildLoad2(c->b, c->ptr, LLVMBuildInBoundsGEP2(c->b, c->ptr, bufs, &idx, 1, ""), "");
   }
-  part_ctx pc = {.bp = g->pack_b ? panels : NULL,
-                 .ap = g->pack_a ? be_mm_gep_const(c, panels, b_panel_floats(g)) : NULL,
-                 .stage = g->staged ? be_mm_gep_const(c, panels, b_panel_floats(g) + a_panel_floats(g)) : NULL,
-                 .bufs = loaded, .row0 = LLVMGetParam(fn, 5), .col0 = LLVMGetParam(fn, 6)};
-  if (g->staged) cp = be_mm_gep(c, pc.stage, pc.col0); /* the tiles' columns, in the staged row */
+  be_mm_part pc = {.bp = g->pack_b ? panels : NULL,
+                   .ap = g->pack_a ? be_mm_gep_const(c, panels, b_panel_floats(g)) : NULL,
+                   .stage = g->staged ? be_mm_gep_const(c, panels, b_panel_floats(g) + a_panel_floats(g)) : NULL,
+                   .bufs = loaded, .row0 = row0, .col0 = col0};
+  /* Where the part's tiles store: its corner of C, or its columns of the staged row. */
+  LLVMValueRef cp = g->staged
+                        ? be_mm_gep(c, pc.stage, col0)
+                        : be_mm_gep(c, LLVMGetParam(fn, 2), LLVMBuildAdd(c->b, be_mm_scaled(c, row0, g->N), col0, ""));
   /* One loop over the full blocks of K (the first sets C, the others add to it), then the
    * shorter tail block; the last of them all runs the epilogue, a row of tiles at a time
    * while it is in cache. Not for C narrower than a vector: there the tiles are stored with
@@ -726,9 +482,9 @@ static LLVMValueRef emit_part(mm_geom *g, int64_t mext, int64_t next) {
     LLVMValueRef acc = LLVMBuildZExt(c->b, LLVMBuildNot(c->b, first, ""), c->i64, "");
     LLVMValueRef epi =
         !epi_per_tile || tail ? no : LLVMBuildICmp(c->b, LLVMIntEQ, kb, be_i64(c, g->nkfull - 1), "");
-    LLVMValueRef p0 = scaled(c, kb, g->kc);
-    emit_block(g, &pc, mext, next, g->kc, acc, epi, be_mm_gep(c, a, scaled(c, p0, g->a_cs)),
-               be_mm_gep(c, b, scaled(c, p0, g->b_rs)), cp);
+    LLVMValueRef p0 = be_mm_scaled(c, kb, g->kc);
+    emit_block(g, &pc, mext, next, g->kc, acc, epi, be_mm_gep(c, a, be_mm_scaled(c, p0, g->a_cs)),
+               be_mm_gep(c, b, be_mm_scaled(c, p0, g->b_rs)), cp);
     loop_or_one_end(c, &lk, g->nkfull);
   }
   if (tail) {
@@ -736,7 +492,7 @@ static LLVMValueRef emit_part(mm_geom *g, int64_t mext, int64_t next) {
     emit_block(g, &pc, mext, next, g->kctail, be_i64(c, g->nkfull > 0), epi_per_tile ? yes : no,
                be_mm_gep_const(c, a, p0 * g->a_cs), be_mm_gep_const(c, b, p0 * g->b_rs), cp);
   }
-  if (g->epilogue && !epi_per_tile) call_epilogue(g, &pc, yes, mext, next, be_i64(c, 0));
+  if (g->epilogue && !epi_per_tile) be_mm_call_epilogue(g, &pc, yes, mext, next, be_i64(c, 0));
   LLVMBuildRetVoid(c->b);
   return fn;
 }
@@ -752,7 +508,7 @@ static LLVMValueRef declare(be_ctx *c, const char *name, LLVMTypeRef ret, LLVMTy
 
 /* `void task(ptr ctx, i64 i)`: ctx holds a, b, c, the panels and the epilogue's buffers;
  * task i is block (i / tn, i % tn) and packs into its thread's share of the panels. */
-static LLVMValueRef emit_task(mm_geom *g, LLVMValueRef parts[2][2]) {
+static LLVMValueRef emit_task(be_mm_geom *g, LLVMValueRef parts[2][2]) {
   be_ctx *c = g->c;
   char name[256];
   snprintf(name, sizeof name, "%s.task", g->name);
@@ -769,16 +525,14 @@ static LLVMValueRef emit_task(mm_geom *g, LLVMValueRef parts[2][2]) {
   }
   LLVMValueRef ti = LLVMBuildUDiv(c->b, i, be_i64(c, g->tn), "ti");
   LLVMValueRef tj = LLVMBuildURem(c->b, i, be_i64(c, g->tn), "tj");
-  LLVMValueRef row0 = scaled(c, ti, g->cm), col0 = scaled(c, tj, g->cn);
-  LLVMValueRef a = be_mm_gep(c, ptr[0], scaled(c, row0, g->a_rs));
-  LLVMValueRef b = be_mm_gep(c, ptr[1], scaled(c, col0, g->b_cs));
-  LLVMValueRef cp = g->staged ? ptr[2] : be_mm_gep(c, ptr[2], LLVMBuildAdd(c->b, scaled(c, row0, g->N), col0, ""));
+  LLVMValueRef row0 = be_mm_scaled(c, ti, g->cm), col0 = be_mm_scaled(c, tj, g->cn);
   LLVMValueRef slotfn = declare(c, "rt_task_slot", c->i32, NULL, 0);
   LLVMValueRef slot = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(slotfn), slotfn, NULL, 0, "slot");
-  LLVMValueRef panels = be_mm_gep(c, ptr[3], scaled(c, LLVMBuildZExt(c->b, slot, c->i64, ""), task_panel_floats(g)));
+  LLVMValueRef panels =
+      be_mm_gep(c, ptr[3], be_mm_scaled(c, LLVMBuildZExt(c->b, slot, c->i64, ""), task_panel_floats(g)));
   LLVMValueRef last_m = LLVMBuildICmp(c->b, LLVMIntEQ, ti, be_i64(c, g->tm - 1), "");
   LLVMValueRef last_n = LLVMBuildICmp(c->b, LLVMIntEQ, tj, be_i64(c, g->tn - 1), "");
-  LLVMValueRef args[7] = {a, b, cp, panels, ptr[4], row0, col0};
+  LLVMValueRef args[7] = {ptr[0], ptr[1], ptr[2], panels, ptr[4], row0, col0};
   /* Four cases at most: every block but the last row and column of the grid is the same. */
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->ctx, fn, "done");
   for (int lm = 0; lm < 2; lm++) {
@@ -791,7 +545,7 @@ static LLVMValueRef emit_task(mm_geom *g, LLVMValueRef parts[2][2]) {
       LLVMBasicBlockRef next_n = LLVMAppendBasicBlockInContext(c->ctx, fn, "");
       LLVMBuildCondBr(c->b, ln == 0 ? LLVMBuildNot(c->b, last_n, "") : last_n, here_n, next_n);
       LLVMPositionBuilderAtEnd(c->b, here_n);
-      if (parts[lm][ln]) call_fn(c, parts[lm][ln], args, 7);
+      if (parts[lm][ln]) be_mm_call(c, parts[lm][ln], args, 7);
       LLVMBuildBr(c->b, done);
       LLVMPositionBuilderAtEnd(c->b, next_n);
     }
@@ -816,7 +570,7 @@ static LLVMValueRef ptr_array(be_ctx *c, LLVMValueRef *vals, int n, const char *
 }
 
 /* The kernel's context for helpers: its function, its buffer parameters, its epilogue. */
-static void kernel_context(be_kernel *k, mm_geom *g) {
+static void kernel_context(be_kernel *k, be_mm_geom *g) {
   be_ctx *c = k->c;
   const be_group *grp = &k->plan->groups[k->group];
   g->c = c;
@@ -831,7 +585,7 @@ static void kernel_context(be_kernel *k, mm_geom *g) {
 }
 
 /* The blocked kernel, or false (nothing emitted) when the plain loop nest must do. */
-static bool emit_blocked(be_kernel *k, mm_geom *g) {
+static bool emit_blocked(be_kernel *k, be_mm_geom *g) {
   be_ctx *c = k->c;
   const ir_node *mm = k->plan->groups[k->group].sink, *asrc, *bsrc;
   if (!geometry_of(k->plan, k->group, be_mm_isa_of(c->features), g, &asrc, &bsrc)) return false;
@@ -853,10 +607,10 @@ static bool emit_blocked(be_kernel *k, mm_geom *g) {
   for (int q = 0; q < g->nbufs; q++) params[q] = LLVMGetParam(g->kfn, (unsigned)q);
   LLVMValueRef bufs = g->epilogue ? ptr_array(c, params, g->nbufs, "mm.bufs") : LLVMConstNull(c->ptr);
   LLVMValueRef panels = k->panel ? k->panel : LLVMConstNull(c->ptr);
-  LLVMValueRef cbuf = g->staged ? panels : k->buf[mm->id]; /* staged: the parts find their row */
+  LLVMValueRef cbuf = g->staged ? LLVMConstNull(c->ptr) : k->buf[mm->id];
   if (g->tm * g->tn == 1) {
     LLVMValueRef args[7] = {a, b, cbuf, panels, bufs, be_i64(c, 0), be_i64(c, 0)};
-    call_fn(c, parts[1][1], args, 7);
+    be_mm_call(c, parts[1][1], args, 7);
     return true;
   }
   LLVMValueRef task = emit_task(g, parts);
@@ -873,9 +627,9 @@ static bool emit_blocked(be_kernel *k, mm_geom *g) {
 void be_emit_matmul(be_kernel *k) {
   const ir_node *mm = k->plan->groups[k->group].sink;
   if (ir_type_numel(&mm->type) == 0) return;
-  mm_geom g;
+  be_mm_geom g;
   if (emit_blocked(k, &g)) return;
-  emit_naive(k);
+  be_mm_emit_naive(k);
   /* The plain loop nest leaves the whole product in C; its epilogue then runs once over it. */
   memset(&g, 0, sizeof g);
   kernel_context(k, &g);
@@ -889,5 +643,5 @@ void be_emit_matmul(be_kernel *k) {
   for (int q = 0; q < g.nbufs; q++) args[q] = LLVMGetParam(g.kfn, (unsigned)q);
   args[g.nbufs] = args[g.nbufs + 1] = be_i64(k->c, 0);
   args[g.nbufs + 2] = be_i64(k->c, mm->type.dims[0]);
-  call_fn(k->c, epilogue_fn(&g, mm->type.dims[1]), args, g.nbufs + 3);
+  be_mm_call(k->c, be_mm_epilogue_fn(&g, mm->type.dims[1]), args, g.nbufs + 3);
 }

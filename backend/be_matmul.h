@@ -1,6 +1,8 @@
 /* The matmul code generator's pieces, shared by be_matmul.c (which layout, blocking and task
- * split a matmul gets, and the kernel around them) and be_matmul_kernel.c (the register-
- * blocked micro-kernel) and be_matmul_pack.c (the packing of A and B). Internal to the backend. */
+ * split a matmul gets, and the kernel around them), be_matmul_kernel.c (the register-blocked
+ * micro-kernel), be_matmul_pack.c (the packing of A and B), be_matmul_epilogue.c (the fused
+ * elementwise ops after the product) and be_matmul_naive.c (the plain loop nest). Internal
+ * to the backend. */
 #ifndef DLC_BE_MATMUL_H
 #define DLC_BE_MATMUL_H
 
@@ -77,7 +79,7 @@ typedef struct {
 
 LLVMValueRef be_mm_pack_a(be_ctx *c, const be_mm_isa *isa, const be_pack_a_spec *s);
 
-/* Helpers of both files. */
+/* Helpers of the matmul files. */
 LLVMValueRef be_mm_gep(be_ctx *c, LLVMValueRef base, LLVMValueRef index); /* float* + index */
 LLVMValueRef be_mm_gep_const(be_ctx *c, LLVMValueRef base, int64_t index);
 /* A hint to fetch the cache line of base + index floats (any address: a prefetch never faults). */
@@ -86,11 +88,60 @@ void be_mm_prefetch(be_ctx *c, LLVMValueRef base, int64_t index);
  * KiB) prefetches: the hardware prefetchers stop at pages. The narrow kernel's dW3 in W4
  * 1.4 -> 0.7 % of the step, the Aᵀ packing 3.5 -> 2.7 %. */
 enum { BE_MM_PREFETCH_ROWS = 16 };
+LLVMValueRef be_mm_scaled(be_ctx *c, LLVMValueRef i, int64_t by);  /* i * by */
+LLVMValueRef be_mm_add_i64(be_ctx *c, LLVMValueRef i, int64_t by); /* i + by, i when by is 0 */
+void be_mm_call(be_ctx *c, LLVMValueRef fn, LLVMValueRef *args, int n);
 /* <vl x float> of the isa. */
 LLVMTypeRef be_mm_vec_t(be_ctx *c, const be_mm_isa *isa);
 /* A vector of `lanes` valid floats at p (unaligned; masked below vl lanes, the rest zero),
  * and its store (masked below vl lanes). */
 LLVMValueRef be_mm_load_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef p, int lanes);
 void be_mm_store_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef v, LLVMValueRef p, int lanes);
+
+/* ---- be_matmul.c's blocked kernel, shared with its epilogue (be_matmul_epilogue.c) ---- */
+
+/* How one 2-D f32 matmul is blocked, split into tasks and tiled (be_matmul.c's plan_geometry),
+ * and, while it is emitted, the kernel it is emitted into. */
+typedef struct {
+  be_mm_isa isa;
+  int64_t M, N, K;
+  int64_t a_rs, a_cs;      /* op(A)(i, p) at a + i*a_rs + p*a_cs */
+  int64_t b_rs, b_cs;      /* op(B)(p, j) at b + p*b_rs + j*b_cs */
+  int mr, nvec;            /* micro-tile: mr rows x nvec vectors */
+  int64_t nr;              /* nvec * vl */
+  int64_t kc, nkfull, kctail; /* K = nkfull * kc + kctail */
+  bool pack_b, pack_a;
+  bool narrow;             /* lanes along C's rows (be_mm_microkernel_narrow): mr = its rows */
+  bool staged;             /* C's tiles go to a row of tiles in the panels (be_group.staged_product) */
+  bool edge_overlaps;      /* a part's last rows are a full row of tiles ending there (edge_overlaps) */
+  int64_t tm, tn, cm, cn;  /* task grid, and the extent of every task but the last */
+  /* while emitting */
+  be_ctx *c;
+  be_kernel *k;
+  LLVMValueRef kfn;        /* the kernel function: the epilogue reads its buffer parameters */
+  const char *name;        /* its name, for its helpers' names */
+  int nbufs;               /* its buffer parameters (the panel scratch not counted) */
+  bool epilogue;           /* the kernel stores members other than the product */
+} be_mm_geom;
+
+/* What a part function knows about itself while its body is emitted. */
+typedef struct {
+  LLVMValueRef bp, ap;     /* packed panels of B and A (NULL where not packed) */
+  LLVMValueRef stage;      /* the staged row of tiles (g->staged), or NULL */
+  LLVMValueRef *bufs;      /* the epilogue's buffers, loaded once */
+  LLVMValueRef row0, col0; /* the part's corner in C */
+} be_mm_part;
+
+/* `void epi(ptr noalias buffers..., [ptr stage,] i64 i0, i64 j0, i64 rows)` for `cols` columns:
+ * the members of the matmul's kernel the plan stores, from the product (be_matmul_epilogue.c). */
+LLVMValueRef be_mm_epilogue_fn(be_mm_geom *g, int64_t cols);
+/* The epilogue of rows x next elements of C at the part's row `i`, when `epi` (an i1: a
+ * constant, or whether this is the last block of K) holds. */
+void be_mm_call_epilogue(be_mm_geom *g, const be_mm_part *pc, LLVMValueRef epi, int64_t rows, int64_t next,
+                         LLVMValueRef i);
+
+/* The plain loop nest for the matmuls the blocked kernel does not take (be_matmul_naive.c):
+ * the whole product stored in its buffer. */
+void be_mm_emit_naive(be_kernel *k);
 
 #endif

@@ -37,6 +37,18 @@ LLVMValueRef be_mm_gep_const(be_ctx *c, LLVMValueRef base, int64_t index) {
   return be_mm_gep(c, base, be_i64(c, index));
 }
 
+LLVMValueRef be_mm_scaled(be_ctx *c, LLVMValueRef i, int64_t by) {
+  return LLVMBuildMul(c->b, i, be_i64(c, by), "");
+}
+
+LLVMValueRef be_mm_add_i64(be_ctx *c, LLVMValueRef i, int64_t by) {
+  return by == 0 ? i : LLVMBuildAdd(c->b, i, be_i64(c, by), "");
+}
+
+void be_mm_call(be_ctx *c, LLVMValueRef fn, LLVMValueRef *args, int n) {
+  LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n, "");
+}
+
 /* A read prefetch into every cache level (llvm.prefetch: read, locality 3, data). */
 void be_mm_prefetch(be_ctx *c, LLVMValueRef base, int64_t index) {
   LLVMValueRef idx = be_i64(c, index);
