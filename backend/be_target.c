@@ -27,6 +27,46 @@ be_options be_options_default(void) {
   return (be_options){.opt_level = 3};
 }
 
+/* The vector features a CPU named without them has, as the matmul kernels read them
+ * (be_mm_isa_of): "+avx512f", "+avx", "+fma" or none. LLVM's C API does not list a CPU's
+ * features, so a 16-lane FMA is compiled for it and the assembly read: zmm registers mean
+ * AVX-512, ymm AVX, a vfmadd FMA. Only a named CPU pays for it (a few milliseconds). */
+static char *probed_features(const be_target *t) {
+  LLVMContextRef ctx = LLVMContextCreate();
+  LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("probe", ctx);
+  LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0), vec = LLVMVectorType(LLVMFloatTypeInContext(ctx), 16);
+  LLVMValueRef fn = LLVMAddFunction(mod, "probe", LLVMFunctionType(LLVMVoidTypeInContext(ctx), &ptr, 1, 0));
+  LLVMAddTargetDependentFunctionAttr(fn, "target-cpu", t->cpu);
+  LLVMAddTargetDependentFunctionAttr(fn, "prefer-vector-width", "512");
+  LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
+  LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
+  LLVMValueRef v = LLVMBuildLoad2(b, vec, LLVMGetParam(fn, 0), "");
+  unsigned id = LLVMLookupIntrinsicID("llvm.fma", 8);
+  LLVMValueRef fma = LLVMGetIntrinsicDeclaration(mod, id, &vec, 1), args[3] = {v, v, v};
+  LLVMBuildStore(b, LLVMBuildCall2(b, LLVMIntrinsicGetType(ctx, id, &vec, 1), fma, args, 3, ""), LLVMGetParam(fn, 0));
+  LLVMBuildRetVoid(b);
+  LLVMDisposeBuilder(b);
+  LLVMSetTarget(mod, t->triple);
+  LLVMMemoryBufferRef buf = NULL;
+  char *msg = NULL, *features = calloc(32, 1);
+  IR_ASSERT(features);
+  if (!LLVMTargetMachineEmitToMemoryBuffer(t->tm, mod, LLVMAssemblyFile, &msg, &buf)) {
+    size_t n = LLVMGetBufferSize(buf);
+    char *text = strndup(LLVMGetBufferStart(buf), n);
+    IR_ASSERT(text);
+    if (strstr(text, "zmm")) strcat(features, "+avx512f,");
+    else if (strstr(text, "ymm")) strcat(features, "+avx,");
+    if (strstr(text, "vfmadd")) strcat(features, "+fma,");
+    if (*features) features[strlen(features) - 1] = '\0';
+    free(text);
+    LLVMDisposeMemoryBuffer(buf);
+  }
+  LLVMDisposeMessage(msg);
+  LLVMDisposeModule(mod);
+  LLVMContextDispose(ctx);
+  return features;
+}
+
 bool be_target_create(const be_options *o, be_target *t, ir_error *err) {
   memset(t, 0, sizeof *t);
   if (LLVMInitializeNativeTarget() || LLVMInitializeNativeAsmPrinter()) {
@@ -47,7 +87,6 @@ bool be_target_create(const be_options *o, be_target *t, ir_error *err) {
     LLVMDisposeMessage(feat);
   }
   IR_ASSERT(t->cpu && t->features);
-  t->wide_vectors = strstr(t->features, "+avx512f") != NULL;
   LLVMTargetRef target;
   char *msg = NULL;
   if (LLVMGetTargetFromTriple(t->triple, &target, &msg)) {
@@ -64,6 +103,11 @@ bool be_target_create(const be_options *o, be_target *t, ir_error *err) {
     be_target_dispose(t);
     return false;
   }
+  if (o && o->target_cpu && !o->target_features) {
+    free(t->features);
+    t->features = probed_features(t);
+  }
+  t->wide_vectors = strstr(t->features, "+avx512f") != NULL;
   return true;
 }
 

@@ -153,7 +153,6 @@ int cmd_run(int argc, char **argv) {
   be_timings t = {0};
   o.target_cpu = a.cpu;
   o.target_features = a.features;
-  drv_check_target("dlc run", a.cpu, a.features);
   o.threads = (int)a.threads;
   o.emit_llvm = a.emit_llvm ? stdout : NULL;
   o.emit_llvm_opt = a.emit_llvm_opt ? stdout : NULL;

@@ -25,8 +25,5 @@ bool drv_option(int argc, char **argv, int *i, const char *name, const char **va
  * file, or an error: an unknown option (printed with the usage) or a second input (`cmd` names
  * the command in the message: "dlc train"). Returns false on an error. */
 bool drv_input(const char *cmd, const char *arg, const char **input, void (*usage)(FILE *));
-/* A warning when a CPU is named without its features: LLVM knows the CPU's features, the
- * backend does not, and sizes the matmul kernels (vector width, FMA) from the features. */
-void drv_check_target(const char *cmd, const char *cpu, const char *features);
 
 #endif

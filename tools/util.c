@@ -71,12 +71,3 @@ bool drv_input(const char *cmd, const char *arg, const char **input, void (*usag
   *input = arg;
   return true;
 }
-
-void drv_check_target(const char *cmd, const char *cpu, const char *features) {
-  if (!cpu || features) return;
-  fprintf(stderr,
-          "%s: warning: --target-cpu %s without --target-features: the matmul kernels are sized from\n"
-          "  the features and fall back to 4-lane vectors without FMA; name them, e.g.\n"
-          "  --target-features=+avx2,+fma (AVX2) or --target-features=+avx512f,+avx2,+fma (AVX-512)\n",
-          cmd, cpu);
-}
