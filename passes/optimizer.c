@@ -476,7 +476,8 @@ bool pass_optimizer(ir_module *m, ir_error *err) {
   }
   const char *spec = ir_module_get_meta(m, "optimizer");
   if (!spec) {
-    ir_error_set(err, noloc, "the module has no 'optimizer' meta entry (e.g. meta optimizer = \"sgd(lr=0.01)\")");
+    ir_error_set(err, noloc, "the model has no optimizer: add a line `optimizer sgd(lr = 0.01)` to the model file "
+                             "(in IR, `meta optimizer = \"sgd(lr=0.01)\"`)");
     return false;
   }
   opt_spec o = {0};
