@@ -288,25 +288,42 @@ static void emit_tile_row(be_mm_geom *g, int rows, int64_t kc, LLVMValueRef acc,
   }
 }
 
+/* Whether member m of the matmul's kernel is stored where the kernel reads an operand: A, B,
+ * or, when `leaves`, any value from outside the kernel (W of an in-place update). */
+static bool stores_over_input(const be_mm_geom *g, const ir_node *m, const ir_node *asrc, const ir_node *bsrc,
+                              bool leaves) {
+  const be_plan *p = g->k->plan;
+  const be_group *grp = &p->groups[g->k->group];
+  LLVMValueRef mb = g->k->buf[m->id];
+  if (mb == g->k->buf[asrc->id] || mb == g->k->buf[bsrc->id]) return true;
+  for (int i = 0; leaves && i < grp->nnodes; i++)
+    for (int a = 0; a < grp->nodes[i]->nargs; a++) {
+      const ir_node *x = grp->nodes[i]->args[a];
+      if (p->group_of[x->id] != g->k->group && g->k->buf[x->id] == mb) return true;
+    }
+  return false;
+}
+
 /* Whether a part's last rows (fewer than mr) may be computed as a full row of tiles that ends
  * at the part's last row, overlapping the row of tiles before, instead of by micro-kernels
- * of their own (two of W3's three edge kernels: its compile -4 %). With K in one
- * block the overlapped rows get the same FMA chains again, so the same bits; they are stored
- * again only where nothing but the product is (no epilogue, or a staged product), and the
- * kernel must not store where it reads A or B. */
+ * of their own (four of W3's seven: its compile -8 %). With K in one block the overlapped
+ * rows get the same FMA chains again, so the same bits. The epilogue then runs again on the
+ * overlapped rows (emit_edge_rows), the same values from the same inputs, unless it
+ * stores over one of them; a staged product's epilogue (an in-place update) runs on the new
+ * rows only. The kernel must not store where it reads A or B. */
 static bool edge_overlaps(const be_mm_geom *g, const ir_node *asrc, const ir_node *bsrc) {
-  if (g->narrow || g->nkfull != 1 || g->kctail != 0 || (g->epilogue && !g->staged)) return false;
+  if (g->narrow || g->nkfull != 1 || g->kctail != 0) return false;
   const be_group *grp = &g->k->plan->groups[g->k->group];
   for (int i = 0; i < grp->nnodes; i++) {
     const ir_node *m = grp->nodes[i];
     if (m == grp->sink || !g->k->plan->materialize[m->id]) continue;
-    if (g->k->buf[m->id] == g->k->buf[asrc->id] || g->k->buf[m->id] == g->k->buf[bsrc->id]) return false;
+    if (stores_over_input(g, m, asrc, bsrc, !g->staged)) return false;
   }
   return true;
 }
 
 /* The part's last `mext % mr` rows as the full row of tiles on rows mext - mr .. mext - 1
- * (edge_overlaps), its epilogue on the new rows only. */
+ * (edge_overlaps), then its epilogue: on all of them, or, staged, on the new rows only. */
 static void emit_edge_rows(be_mm_geom *g, const be_mm_part *pc, int64_t mext, int64_t next, int64_t kc,
                            LLVMValueRef acc, LLVMValueRef epi, LLVMValueRef a_blk, LLVMValueRef b_blk,
                            LLVMValueRef cp) {
@@ -320,8 +337,12 @@ static void emit_edge_rows(be_mm_geom *g, const be_mm_part *pc, int64_t mext, in
     a_tile = pc->ap;
   }
   emit_tile_row(g, g->mr, kc, acc, next, a_tile, b_blk, g->staged ? cp : be_mm_gep_const(c, cp, row * g->N));
+  if (!g->staged) {
+    be_mm_call_epilogue(g, pc, epi, g->mr, next, be_i64(c, row));
+    return;
+  }
   be_mm_part shifted = *pc; /* the staged row holds rows from `row` on: the new ones start mr - tail in */
-  if (g->staged) shifted.stage = be_mm_gep_const(c, pc->stage, (g->mr - tail) * g->N);
+  shifted.stage = be_mm_gep_const(c, pc->stage, (g->mr - tail) * g->N);
   be_mm_call_epilogue(g, &shifted, epi, tail, next, be_i64(c, mext - tail));
 }
 

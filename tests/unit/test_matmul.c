@@ -164,9 +164,9 @@ Test(matmul, threads_are_bit_identical) {
     for (int layout = 0; layout < 4; layout++) expect_threads_agree(big[i], layout);
 }
 
-/* Whether the host's code for op(A)·op(B) has a micro-kernel of `rows` rows. */
-static bool has_microkernel_rows(mm_shape s, int layout, int rows) {
-  char *text = module_text(s, layout), *llvm = NULL;
+/* Whether the host's code for the module `text` has a micro-kernel of `rows` rows. */
+static bool text_has_microkernel_rows(const char *text, int rows) {
+  char *llvm = NULL;
   size_t len = 0;
   ir_module *m = tb_parse(text);
   tb_passes(m, "fuse");
@@ -188,6 +188,13 @@ static bool has_microkernel_rows(mm_shape s, int layout, int rows) {
   be_jit_destroy(j);
   ir_module_destroy(m);
   free(llvm);
+  return found;
+}
+
+/* The same for op(A)·op(B) alone. */
+static bool has_microkernel_rows(mm_shape s, int layout, int rows) {
+  char *text = module_text(s, layout);
+  bool found = text_has_microkernel_rows(text, rows);
   free(text);
   return found;
 }
@@ -417,6 +424,22 @@ Test(matmul, epilogue_large_and_threads_bit_identical) {
                 (long long)big[i].k, (long long)big[i].n, layout);
       free(one);
       free(two);
+    }
+}
+
+/* An epilogue that reads nothing it stores (bias, ReLU, mask) runs again on the overlapped
+ * rows: no edge kernel, the same results, the product in h's buffer or its own. */
+Test(matmul, edge_rows_overlap_epilogue) {
+  mm_shape s = {61, 100, 64};
+  for (int layout = 0; layout < 4; layout++)
+    for (int product = 0; product < 2; product++) {
+      float *one = run_epilogue(s, layout, product, 1), *two = run_epilogue(s, layout, product, 2);
+      cr_expect(memcmp(one, two, (size_t)(3 * s.m * s.n) * sizeof(float)) == 0, "layout %d: threads differ", layout);
+      free(one);
+      free(two);
+      char *text = epilogue_text(s, layout, product);
+      cr_expect(!text_has_microkernel_rows(text, 1), "layout %d product %d: an edge kernel", layout, product);
+      free(text);
     }
 }
 
