@@ -16,6 +16,7 @@
 typedef struct {
   LLVMContextRef ctx;
   LLVMModuleRef mod;
+  LLVMModuleRef vector_mod; /* the explicit vector functions (be_vector_fn_begin) */
   LLVMBuilderRef b;
   LLVMTypeRef i1, i8, i32, i64, f32, f64, ptr, void_t;
   LLVMTypeRef frame_t;  /* dlc_frame: seven pointers */
@@ -156,6 +157,22 @@ void be_add_fn_attr(be_ctx *c, LLVMValueRef fn, const char *attr);
  * 8 % of W3's compile (steps measured the same). */
 void be_mark_glue(be_ctx *c, LLVMValueRef fn);
 LLVMValueRef be_entry_alloca(be_ctx *c, LLVMTypeRef t, const char *name);
+
+/* Functions written as explicit vector code (the matmul's micro-kernels and packing) live in
+ * c->vector_mod, which dlc's IR passes skip: they compiled to the same machine code without
+ * them, and the passes cost 10M instructions a micro-kernel (W3's compile -10 %).
+ * be_build_llvm links it into c->mod after optimisation. Emitting one:
+ *   fn = be_vector_fn_find(c, name); if (fn) return fn;
+ *   be_emit_point at = be_vector_fn_begin(c); fn = be_begin_function(c, name, ...); ...
+ *   return be_vector_fn_end(c, at, fn);
+ * Both return fn's declaration in c->mod, the one callers call. */
+typedef struct {
+  LLVMModuleRef mod;
+  LLVMBasicBlockRef block;
+} be_emit_point;
+LLVMValueRef be_vector_fn_find(be_ctx *c, const char *name);
+be_emit_point be_vector_fn_begin(be_ctx *c);
+LLVMValueRef be_vector_fn_end(be_ctx *c, be_emit_point at, LLVMValueRef fn);
 
 /* Counted loops in do-while form: a static trip count n >= 1, or (be_loop_begin_dyn) a
  * runtime one that is at least 1, where one function serves several counts. */

@@ -10,6 +10,7 @@ void be_ctx_init(be_ctx *c, LLVMContextRef ctx, const char *module_name, const c
   memset(c, 0, sizeof *c);
   c->ctx = ctx;
   c->mod = LLVMModuleCreateWithNameInContext(module_name, ctx);
+  c->vector_mod = LLVMModuleCreateWithNameInContext("dlc.vector", ctx);
   c->b = LLVMCreateBuilderInContext(ctx);
   c->i1 = LLVMInt1TypeInContext(ctx);
   c->i8 = LLVMInt8TypeInContext(ctx);
@@ -211,4 +212,32 @@ LLVMValueRef be_fadd_reassoc(be_ctx *c, LLVMValueRef a, LLVMValueRef b) {
   LLVMValueRef v = LLVMBuildFAdd(c->b, a, b, "");
   LLVMSetFastMathFlags(v, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract);
   return v;
+}
+
+LLVMValueRef be_vector_fn_find(be_ctx *c, const char *name) {
+  LLVMValueRef def = LLVMGetNamedFunction(c->vector_mod, name);
+  if (!def) return NULL;
+  LLVMValueRef decl = LLVMGetNamedFunction(c->mod, name);
+  if (!decl) {
+    decl = LLVMAddFunction(c->mod, name, LLVMGlobalGetValueType(def));
+    be_add_fn_attr(c, decl, "nounwind");
+  }
+  return decl;
+}
+
+be_emit_point be_vector_fn_begin(be_ctx *c) {
+  be_emit_point at = {c->mod, LLVMGetInsertBlock(c->b)};
+  c->mod = c->vector_mod;
+  return at;
+}
+
+LLVMValueRef be_vector_fn_end(be_ctx *c, be_emit_point at, LLVMValueRef fn) {
+  /* External until linked (a declaration resolves only to a visible definition), hidden so a
+   * shared library does not export it; be_build_llvm makes it internal once linked. */
+  LLVMSetLinkage(fn, LLVMExternalLinkage);
+  LLVMSetVisibility(fn, LLVMHiddenVisibility);
+  c->mod = at.mod;
+  LLVMPositionBuilderAtEnd(c->b, at.block);
+  size_t len;
+  return be_vector_fn_find(c, LLVMGetValueName2(fn, &len));
 }

@@ -137,9 +137,9 @@ LLVMValueRef be_mm_microkernel(be_ctx *c, const be_mm_isa *isa, const be_mk_spec
   snprintf(name, sizeof name, "dlc.mk.v%d.r%d.n%d.l%d.k%lld.a%lld_%lld.b%lld%s.c%lld", isa->vl, s->rows,
            s->nvec, s->last_lanes, (long long)s->kc, (long long)s->a_rs, (long long)s->a_cs, (long long)s->b_rs,
            s->b_padded ? "p" : "", (long long)s->ldc);
-  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+  LLVMValueRef fn = be_vector_fn_find(c, name);
   if (fn) return fn;
-  LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
+  be_emit_point at = be_vector_fn_begin(c);
   fn = be_begin_function_args(c, name, 3, 3, 1, true);
   LLVMValueRef a = LLVMGetParam(fn, 0), b = LLVMGetParam(fn, 1), cp = LLVMGetParam(fn, 2);
   LLVMTypeRef vt = be_mm_vec_t(c, isa);
@@ -202,8 +202,7 @@ LLVMValueRef be_mm_microkernel(be_ctx *c, const be_mm_isa *isa, const be_mk_spec
     for (int v = 0; v < V; v++)
       be_mm_store_vec(c, isa, cur[r][v], be_mm_gep_const(c, cp, r * s->ldc + v * isa->vl), lanes_of(isa, s, v));
   LLVMBuildRetVoid(c->b);
-  LLVMPositionBuilderAtEnd(c->b, saved);
-  return fn;
+  return be_vector_fn_end(c, at, fn);
 }
 
 /* ---- the narrow micro-kernel ----------------------------------------------------------- */
@@ -245,9 +244,9 @@ LLVMValueRef be_mm_microkernel_narrow(be_ctx *c, const be_mm_isa *isa, const be_
   snprintf(name, sizeof name, "dlc.mkn.v%d.n%d.l%d.c%d.k%lld.a%lld.b%lld_%lld.c%lld", isa->vl, s->nvec,
            s->last_lanes, s->cols, (long long)s->kc, (long long)s->a_cs, (long long)s->b_rs, (long long)s->b_cs,
            (long long)s->ldc);
-  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+  LLVMValueRef fn = be_vector_fn_find(c, name);
   if (fn) return fn;
-  LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
+  be_emit_point at = be_vector_fn_begin(c);
   fn = be_begin_function(c, name, 3, true);
   LLVMValueRef a = LLVMGetParam(fn, 0), b = LLVMGetParam(fn, 1), cp = LLVMGetParam(fn, 2);
   LLVMTypeRef vt = be_mm_vec_t(c, isa);
@@ -286,6 +285,5 @@ LLVMValueRef be_mm_microkernel_narrow(be_ctx *c, const be_mm_isa *isa, const be_
     }
   store_transposed(c, isa, s, cur, cp);
   LLVMBuildRetVoid(c->b);
-  LLVMPositionBuilderAtEnd(c->b, saved);
-  return fn;
+  return be_vector_fn_end(c, at, fn);
 }

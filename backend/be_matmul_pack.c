@@ -116,9 +116,9 @@ LLVMValueRef be_mm_pack_b(be_ctx *c, const be_mm_isa *isa, const be_pack_spec *s
   char name[160];
   snprintf(name, sizeof name, "dlc.packb.v%d.k%lld.n%lld.r%lld.b%lld_%lld", isa->vl, (long long)s->kc,
            (long long)s->cols, (long long)s->nr, (long long)s->b_rs, (long long)s->b_cs);
-  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+  LLVMValueRef fn = be_vector_fn_find(c, name);
   if (fn) return fn;
-  LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
+  be_emit_point at = be_vector_fn_begin(c);
   fn = be_begin_function(c, name, 2, true);
   LLVMValueRef src = LLVMGetParam(fn, 0), dst = LLVMGetParam(fn, 1);
   int64_t nr = s->nr, full = s->cols / nr, tail = s->cols % nr, tile = s->kc * nr;
@@ -156,8 +156,7 @@ LLVMValueRef be_mm_pack_b(be_ctx *c, const be_mm_isa *isa, const be_pack_spec *s
     pack_b_strided(c, s, src, dst);
   }
   LLVMBuildRetVoid(c->b);
-  LLVMPositionBuilderAtEnd(c->b, saved);
-  return fn;
+  return be_vector_fn_end(c, at, fn);
 }
 
 /* ---- packing A's sliver ---------------------------------------------------------------- */
@@ -182,9 +181,9 @@ LLVMValueRef be_mm_pack_a(be_ctx *c, const be_mm_isa *isa, const be_pack_a_spec 
   char name[160];
   snprintf(name, sizeof name, "dlc.packa.v%d.s%d.r%d.m%d.k%lld.a%lld_%lld", isa->vl, s->slivers, s->rows, s->mr,
            (long long)s->kc, (long long)s->a_rs, (long long)s->a_cs);
-  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+  LLVMValueRef fn = be_vector_fn_find(c, name);
   if (fn) return fn;
-  LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
+  be_emit_point at = be_vector_fn_begin(c);
   fn = be_begin_function(c, name, 2, true);
   LLVMValueRef src = LLVMGetParam(fn, 0), dst = LLVMGetParam(fn, 1);
   be_loop lp;
@@ -212,6 +211,5 @@ LLVMValueRef be_mm_pack_a(be_ctx *c, const be_mm_isa *isa, const be_pack_a_spec 
   }
   be_loop_end(c, &lp);
   LLVMBuildRetVoid(c->b);
-  LLVMPositionBuilderAtEnd(c->b, saved);
-  return fn;
+  return be_vector_fn_end(c, at, fn);
 }

@@ -2,6 +2,7 @@
  * same code serves the JIT and a shared library), dlc's pass list through the new pass manager,
  * and the common path of JIT and AOT: tensor IR -> verified, optimised LLVM module. */
 #include <llvm-c/Analysis.h>
+#include <llvm-c/Linker.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 #include <stdlib.h>
@@ -162,6 +163,40 @@ static void dump_module(FILE *out, LLVMModuleRef mod) {
   LLVMDisposeMessage(s);
 }
 
+/* Links the explicit vector functions (be_vector_fn_begin) into mod, consuming vector_mod,
+ * and makes them internal to it. */
+static bool link_vector_fns(LLVMModuleRef mod, LLVMModuleRef vector_mod, ir_error *err) {
+  int n = 0;
+  for (LLVMValueRef f = LLVMGetFirstFunction(vector_mod); f; f = LLVMGetNextFunction(f)) n += !LLVMIsDeclaration(f);
+  char **names = calloc((size_t)n + 1, sizeof *names);
+  IR_ASSERT(names);
+  n = 0;
+  for (LLVMValueRef f = LLVMGetFirstFunction(vector_mod); f; f = LLVMGetNextFunction(f)) {
+    size_t len;
+    if (!LLVMIsDeclaration(f)) IR_ASSERT((names[n++] = strdup(LLVMGetValueName2(f, &len))));
+  }
+  bool ok = !LLVMLinkModules2(mod, vector_mod);
+  if (!ok) ir_error_set(err, (ir_loc){0, 0}, "backend: linking the vector functions failed (a dlc bug)");
+  for (int i = 0; i < n; i++) {
+    LLVMValueRef f = LLVMGetNamedFunction(mod, names[i]);
+    if (ok && f) {
+      LLVMSetVisibility(f, LLVMDefaultVisibility);
+      LLVMSetLinkage(f, LLVMInternalLinkage);
+    }
+    free(names[i]);
+  }
+  free(names);
+  return ok;
+}
+
+/* The module as it will be compiled: mod and the vector functions, for a dump. */
+static void dump_linked(FILE *out, LLVMModuleRef mod, LLVMModuleRef vector_mod) {
+  LLVMModuleRef copy = LLVMCloneModule(mod);
+  ir_error ignored = {0};
+  if (link_vector_fns(copy, LLVMCloneModule(vector_mod), &ignored)) dump_module(out, copy);
+  LLVMDisposeModule(copy);
+}
+
 static bool dump_asm(FILE *out, const be_target *t, LLVMModuleRef mod, ir_error *err) {
   /* Code generation changes the module it runs on: emit from a copy. */
   LLVMModuleRef copy = LLVMCloneModule(mod);
@@ -187,19 +222,22 @@ bool be_build_llvm(ir_module *m, const be_options *o, const be_target *t, LLVMCo
   be_ctx c;
   be_ctx_init(&c, ctx, "dlc", t->cpu, t->features);
   be_target_apply(t, c.mod);
+  be_target_apply(t, c.vector_mod);
   bool ok = be_codegen_module(&c, m, model, o->entries, err);
   be_ctx_dispose_builder(&c);
-  if (ok) {
+  for (int i = 0; ok && i < 2; i++) {
     char *msg = NULL;
-    if (LLVMVerifyModule(c.mod, LLVMReturnStatusAction, &msg)) {
+    if (LLVMVerifyModule(i ? c.vector_mod : c.mod, LLVMReturnStatusAction, &msg)) {
       ir_error_set(err, (ir_loc){0, 0}, "backend: generated LLVM IR is invalid (a dlc bug): %.400s", msg);
       ok = false;
     }
     LLVMDisposeMessage(msg);
   }
-  if (ok && o->emit_llvm) dump_module(o->emit_llvm, c.mod);
+  if (ok && o->emit_llvm) dump_linked(o->emit_llvm, c.mod, c.vector_mod);
   double t1 = be_now();
   if (ok) ok = be_optimize(t, c.mod, o->opt_level, err);
+  if (ok) ok = link_vector_fns(c.mod, c.vector_mod, err);
+  else LLVMDisposeModule(c.vector_mod);
   double t2 = be_now();
   if (ok && o->emit_llvm_opt) dump_module(o->emit_llvm_opt, c.mod);
   if (ok && o->emit_asm) ok = dump_asm(o->emit_asm, t, c.mod, err);
