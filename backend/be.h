@@ -24,7 +24,7 @@ typedef struct {
 
 typedef struct {
   const char *target_cpu;      /* NULL: the host's CPU name */
-  const char *target_features; /* NULL: the host's, or the named CPU's own */
+  const char *target_features; /* NULL: the host's; with target_cpu, added to its own */
   int opt_level;               /* 3 (the default): dlc's pass list; 0..2: LLVM's default<On> */
   /* Dumps (NULL: none). The library writes only to streams the caller hands it. */
   FILE *emit_llvm;             /* the LLVM module before optimisation */

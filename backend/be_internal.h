@@ -160,7 +160,7 @@ LLVMValueRef be_entry_alloca(be_ctx *c, LLVMTypeRef t, const char *name);
 
 /* Functions written as explicit vector code (the matmul's micro-kernels and packing) live in
  * c->vector_mod, which dlc's IR passes skip: they compiled to the same machine code without
- * them, and the passes cost 10M instructions a micro-kernel (W3's compile -10 %).
+ * them, and the passes cost 10M instructions a micro-kernel (W3's compile -5 %).
  * be_build_llvm links it into c->mod after optimisation. Emitting one:
  *   fn = be_vector_fn_find(c, name); if (fn) return fn;
  *   be_emit_point at = be_vector_fn_begin(c); fn = be_begin_function(c, name, ...); ...

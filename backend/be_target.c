@@ -5,6 +5,7 @@
 #include <llvm-c/Linker.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/Transforms/PassBuilder.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -68,6 +69,26 @@ static char *probed_features(const be_target *t) {
   return features;
 }
 
+/* A named CPU's features: its own (probed), then those named with it; t->tm made again for
+ * them. */
+static bool add_cpu_features(const be_options *o, be_target *t, ir_error *err) {
+  char *own = probed_features(t);
+  const char *named = o->target_features ? o->target_features : "";
+  free(t->features);
+  t->features = malloc(strlen(own) + strlen(named) + 2);
+  IR_ASSERT(t->features);
+  sprintf(t->features, "%s%s%s", own, *own && *named ? "," : "", named);
+  free(own);
+  LLVMDisposeTargetMachine(t->tm);
+  t->tm = be_target_machine(t);
+  if (!t->tm) {
+    ir_error_set(err, (ir_loc){0, 0}, "backend: no target machine for cpu '%s' with '%s'", t->cpu, t->features);
+    be_target_dispose(t);
+    return false;
+  }
+  return true;
+}
+
 bool be_target_create(const be_options *o, be_target *t, ir_error *err) {
   memset(t, 0, sizeof *t);
   if (LLVMInitializeNativeTarget() || LLVMInitializeNativeAsmPrinter()) {
@@ -79,7 +100,7 @@ bool be_target_create(const be_options *o, be_target *t, ir_error *err) {
   LLVMDisposeMessage(def);
   if (o && o->target_cpu) {
     t->cpu = strdup(o->target_cpu);
-    t->features = strdup(o->target_features ? o->target_features : "");
+    t->features = strdup(""); /* the CPU's own, probed below, then target_features */
   } else {
     char *cpu = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
     t->cpu = strdup(cpu);
@@ -104,10 +125,7 @@ bool be_target_create(const be_options *o, be_target *t, ir_error *err) {
     be_target_dispose(t);
     return false;
   }
-  if (o && o->target_cpu && !o->target_features) {
-    free(t->features);
-    t->features = probed_features(t);
-  }
+  if (o && o->target_cpu && !add_cpu_features(o, t, err)) return false;
   t->wide_vectors = strstr(t->features, "+avx512f") != NULL;
   return true;
 }
@@ -173,7 +191,9 @@ static bool link_vector_fns(LLVMModuleRef mod, LLVMModuleRef vector_mod, ir_erro
   n = 0;
   for (LLVMValueRef f = LLVMGetFirstFunction(vector_mod); f; f = LLVMGetNextFunction(f)) {
     size_t len;
-    if (!LLVMIsDeclaration(f)) IR_ASSERT((names[n++] = strdup(LLVMGetValueName2(f, &len))));
+    if (LLVMIsDeclaration(f)) continue;
+    names[n] = strdup(LLVMGetValueName2(f, &len));
+    IR_ASSERT(names[n++]);
   }
   bool ok = !LLVMLinkModules2(mod, vector_mod);
   if (!ok) ir_error_set(err, (ir_loc){0, 0}, "backend: linking the vector functions failed (a dlc bug)");
