@@ -8,7 +8,8 @@
  *             grid depends on the shapes only, so one thread or many compute every element
  *             of C with the same operations in the same order: bit-identical results.
  *   k blocks  K is cut into blocks of about 256 so a packed panel of B (kc x block width)
- *             stays in L2 while every row tile of A streams past it. One loop runs the
+ *             stays in L2 while every row tile of A streams past it, unless all of K's
+ *             panel fits there (then one block: no edge kernels, C stored once). One loop runs the
  *             blocks; the micro-kernels take a flag: the first block sets C, later ones add.
  *             Loops that only call kernels are kept rolled (loop_or_one_end).
  *   packing   B's panel is copied into tiles of NR columns, kc rows of NR contiguous floats,
@@ -49,7 +50,7 @@
 /* ---- the blocked kernel ------------------------------------------------------------------ */
 
 enum {
-  KC_MAX = 256,        /* K up to KC_SINGLE is one block; beyond, blocks of about KC_MAX */
+  KC_MAX = 256,        /* K up to KC_SINGLE, or K x cn up to L2_IN_PLACE, is one block; else blocks of about KC_MAX */
   KC_SINGLE = 384,
   NC_MAX = 512,        /* columns of C per task: a kc x 512 panel of B is 512 KiB */
   PACK_MIN = 16384,    /* a row-major B of fewer elements is read in place */
@@ -139,14 +140,6 @@ static void plan_geometry(be_mm_geom *g) {
   if (g->mr > 12) g->mr = 12;
   if (g->mr > g->M) g->mr = (int)g->M;
   g->nr = (int64_t)g->nvec * isa->vl;
-  if (g->K <= KC_SINGLE) {
-    g->kc = g->K;
-  } else {
-    int64_t nb = ceil_div(g->K, KC_MAX);
-    g->kc = ceil_div(ceil_div(g->K, nb), 4) * 4;
-  }
-  g->nkfull = g->K / g->kc;
-  g->kctail = g->K % g->kc;
   /* Aᵀ: the sliver's rows p are a_cs apart, and with a_cs a multiple of 1024 every one of
    * them falls in the same L1 set, so the sliver cannot stay in L1. A copy of it, mr x kc
    * contiguous, costs one vector load and store per k and is reused by every tile of the
@@ -168,6 +161,14 @@ static void plan_geometry(be_mm_geom *g) {
   g->tm = ceil_div(ntm, per_m);
   g->cm = per_m * g->mr;
   if (g->cm > g->M) g->cm = g->M;
+  if (g->K <= KC_SINGLE || g->K * g->cn <= L2_IN_PLACE) {
+    g->kc = g->K;
+  } else {
+    int64_t nb = ceil_div(g->K, KC_MAX);
+    g->kc = ceil_div(ceil_div(g->K, nb), 4) * 4;
+  }
+  g->nkfull = g->K / g->kc;
+  g->kctail = g->K % g->kc;
   g->pack_b = g->b_cs != 1 || (g->M > g->mr && !b_in_place(g));
 }
 

@@ -16,7 +16,7 @@ typedef struct {
 
 static const mm_shape shapes[] = {
     {1, 1, 1},     {7, 13, 5},   {2, 3, 1},     {13, 17, 31},  {16, 16, 16},  {12, 64, 32},
-    {25, 31, 17},  {64, 64, 10}, {257, 129, 65}, {33, 400, 70}, {100, 777, 50}, {31, 64, 1030},
+    {25, 31, 17},  {64, 64, 10}, {257, 129, 65}, {33, 1100, 70}, {100, 1500, 50}, {31, 64, 1030},
     {200, 300, 96}, {97, 53, 600},
 };
 
@@ -210,7 +210,7 @@ Test(matmul, edge_rows_overlap) {
       cr_expect(!has_microkernel_rows(s[i], layout, (int)(s[i].m % 6)), "%lldx%lldx%lld layout %d: an edge kernel",
                 (long long)s[i].m, (long long)s[i].k, (long long)s[i].n, layout);
     }
-  mm_shape blocks = {61, 800, 64};
+  mm_shape blocks = {61, 1100, 64}; /* kc x 64 over 256 KiB: K in blocks */
   cr_expect(has_microkernel_rows(blocks, 0, 1), "K in blocks: the edge rows need their own kernel");
 }
 
@@ -413,7 +413,7 @@ Test(matmul, epilogue_every_shape_and_layout) {
 
 /* K across several blocks (partial sums in h's buffer), tasks split by rows and columns. */
 Test(matmul, epilogue_large_and_threads_bit_identical) {
-  static const mm_shape big[] = {{200, 800, 96}, {97, 1031, 600}, {130, 260, 520}};
+  static const mm_shape big[] = {{200, 1100, 96}, {97, 1031, 600}, {130, 260, 520}};
   for (size_t i = 0; i < sizeof big / sizeof big[0]; i++)
     for (int layout = 0; layout < 4; layout += 1 + (int)i) {
       bool product = (i + (size_t)layout) % 2 == 0;
@@ -540,7 +540,7 @@ static void check_update(mm_shape s, int layout, bool product, bool staged) {
 /* Small and odd shapes, K across several blocks, tasks split by rows (Aᵀ packed) and columns:
  * the product's partial sums never land in w, which the epilogue still reads. */
 Test(matmul, update_epilogue_in_place) {
-  static const mm_shape cases[] = {{7, 13, 5}, {64, 64, 10}, {33, 400, 70}, {200, 800, 96}, {130, 260, 520}};
+  static const mm_shape cases[] = {{7, 13, 5}, {64, 64, 10}, {33, 1100, 70}, {200, 1100, 96}, {130, 260, 520}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     for (int layout = 0; layout < 4; layout++) {
       bool product = (i + (size_t)layout) % 2 == 1;
