@@ -203,7 +203,7 @@ static bool has_microkernel_rows(mm_shape s, int layout, int rows) {
  * tiles overlapping the one before: no micro-kernel of their own, the same results, and the
  * same bits on one thread and two. K in several blocks keeps the edge kernel. */
 Test(matmul, edge_rows_overlap) {
-  static const mm_shape s[] = {{61, 100, 64}, {196, 256, 96}};
+  static const mm_shape s[] = {{61, 100, 64}, {196, 256, 96}, {61, 800, 64}}; /* the last: K x 64 fits L2 */
   for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
     for (int layout = 0; layout < 4; layout++) {
       expect_threads_agree(s[i], layout);
