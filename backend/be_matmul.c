@@ -307,7 +307,7 @@ static bool stores_over_input(const be_mm_geom *g, const ir_node *m, const ir_no
 
 /* Whether a part's last rows (fewer than mr) may be computed as a full row of tiles that ends
  * at the part's last row, overlapping the row of tiles before, instead of by micro-kernels
- * of their own (four of W3's seven: its compile -8 %). With K in one block the overlapped
+ * of their own (three of W3's nine: its JIT compile -6 %). With K in one block the overlapped
  * rows get the same FMA chains again, so the same bits. The epilogue then runs again on the
  * overlapped rows (emit_edge_rows), the same values from the same inputs, unless it
  * stores over one of them; a staged product's epilogue (an in-place update) runs on the new
@@ -321,6 +321,11 @@ static bool edge_overlaps(const be_mm_geom *g, const ir_node *asrc, const ir_nod
     if (stores_over_input(g, m, asrc, bsrc, !g->staged)) return false;
   }
   return true;
+}
+
+/* Whether a part of mext rows ends in rows that overlap the row of tiles before (edge_overlaps). */
+static bool tail_overlaps(const be_mm_geom *g, int64_t mext) {
+  return g->edge_overlaps && mext % g->mr > 0 && mext > g->mr;
 }
 
 /* The part's last `mext % mr` rows as the full row of tiles on rows mext - mr .. mext - 1
@@ -383,7 +388,7 @@ static void emit_rows_packed(be_mm_geom *g, const be_mm_part *pc, int64_t mext, 
                              LLVMValueRef cp) {
   be_ctx *c = g->c;
   int64_t full = mext / g->mr, tail = mext % g->mr, nch = full / A_CHUNK, rest = full % A_CHUNK;
-  bool shift = tail > 0 && full > 0 && g->edge_overlaps;
+  bool shift = tail_overlaps(g, mext);
   if (nch > 0) {
     be_loop lc;
     LLVMValueRef first = be_mm_scaled(c, loop_or_one(c, &lc, nch, "ch"), A_CHUNK);
@@ -452,7 +457,7 @@ static void emit_block(be_mm_geom *g, const be_mm_part *pc, int64_t mext, int64_
     be_mm_call_epilogue(g, pc, epi, g->mr, next, be_mm_scaled(c, i, g->mr));
     loop_or_one_end(c, &li, full);
   }
-  if (tail > 0 && full > 0 && g->edge_overlaps) {
+  if (tail_overlaps(g, mext)) {
     emit_edge_rows(g, pc, mext, next, kc, acc, epi, a_blk, b_blk, cp);
   } else if (tail > 0) {
     emit_tile_row(g, (int)tail, kc, acc, next, be_mm_gep_const(c, a_blk, full * g->mr * g->a_rs), b_blk,
