@@ -84,6 +84,8 @@ LLVMValueRef be_mm_gep(be_ctx *c, LLVMValueRef base, LLVMValueRef index); /* flo
 LLVMValueRef be_mm_gep_const(be_ctx *c, LLVMValueRef base, int64_t index);
 /* A hint to fetch the cache line of base + index floats (any address: a prefetch never faults). */
 void be_mm_prefetch(be_ctx *c, LLVMValueRef base, int64_t index);
+/* The same into L2 only (data read after other data has streamed through L1). */
+void be_mm_prefetch_l2(be_ctx *c, LLVMValueRef base, int64_t index);
 /* Rows ahead that code walking a source whose rows are a page apart (xᵀ's and h's rows, 3-4
  * KiB) prefetches: the hardware prefetchers stop at pages. The narrow kernel's dW3 in W4
  * 1.4 -> 0.7 % of the step, the Aᵀ packing 3.5 -> 2.7 %. */
@@ -91,6 +93,12 @@ enum { BE_MM_PREFETCH_ROWS = 16 };
 LLVMValueRef be_mm_scaled(be_ctx *c, LLVMValueRef i, int64_t by);  /* i * by */
 LLVMValueRef be_mm_add_i64(be_ctx *c, LLVMValueRef i, int64_t by); /* i + by, i when by is 0 */
 void be_mm_call(be_ctx *c, LLVMValueRef fn, LLVMValueRef *args, int n);
+/* Code that runs when the i1 cond holds: be_mm_never(cond) is true for a constant false (emit
+ * nothing); else what is built between be_mm_when and be_mm_when_end runs only when cond does
+ * (no branch for a constant true: be_mm_when returns NULL). */
+bool be_mm_never(LLVMValueRef cond);
+LLVMBasicBlockRef be_mm_when(be_ctx *c, LLVMValueRef cond);
+void be_mm_when_end(be_ctx *c, LLVMBasicBlockRef after);
 /* <vl x float> of the isa. */
 LLVMTypeRef be_mm_vec_t(be_ctx *c, const be_mm_isa *isa);
 /* A vector of `lanes` valid floats at p (unaligned; masked below vl lanes, the rest zero),
@@ -99,6 +107,8 @@ LLVMValueRef be_mm_load_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef p, int
 void be_mm_store_vec(be_ctx *c, const be_mm_isa *isa, LLVMValueRef v, LLVMValueRef p, int lanes);
 
 /* ---- be_matmul.c's blocked kernel, shared with its epilogue (be_matmul_epilogue.c) ---- */
+
+enum { BE_MM_MAX_FAR = 4 };
 
 /* How one 2-D f32 matmul is blocked, split into tasks and tiled (be_matmul.c's plan_geometry),
  * and, while it is emitted, the kernel it is emitted into. */
@@ -122,6 +132,8 @@ typedef struct {
   const char *name;        /* its name, for its helpers' names */
   int nbufs;               /* its buffer parameters (the panel scratch not counted) */
   bool epilogue;           /* the kernel stores members other than the product */
+  int far[BE_MM_MAX_FAR];  /* the epilogue's inputs of C's shape from outside the kernel, as */
+  int nfar;                /* indices of its buffer parameters (far_inputs) */
 } be_mm_geom;
 
 /* What a part function knows about itself while its body is emitted. */

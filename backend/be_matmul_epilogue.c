@@ -91,16 +91,8 @@ LLVMValueRef be_mm_epilogue_fn(be_mm_geom *g, int64_t cols) {
 
 void be_mm_call_epilogue(be_mm_geom *g, const be_mm_part *pc, LLVMValueRef epi, int64_t rows, int64_t next,
                          LLVMValueRef i) {
-  be_ctx *c = g->c;
-  if (LLVMIsAConstantInt(epi) && LLVMConstIntGetZExtValue(epi) == 0) return;
-  LLVMBasicBlockRef after = NULL;
-  if (!LLVMIsAConstantInt(epi)) {
-    LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(c->b));
-    LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(c->ctx, fn, "epi");
-    after = LLVMAppendBasicBlockInContext(c->ctx, fn, "");
-    LLVMBuildCondBr(c->b, epi, run, after);
-    LLVMPositionBuilderAtEnd(c->b, run);
-  }
+  if (be_mm_never(epi)) return;
+  LLVMBasicBlockRef after = be_mm_when(g->c, epi);
   int nptr = g->nbufs + g->staged;
   LLVMValueRef args[nptr + 3];
   for (int q = 0; q < g->nbufs; q++) args[q] = pc->bufs[q];
@@ -109,9 +101,6 @@ void be_mm_call_epilogue(be_mm_geom *g, const be_mm_part *pc, LLVMValueRef epi, 
   args[nptr + 1] = pc->col0;
   args[nptr + 2] = be_i64(g->c, rows);
   be_mm_call(g->c, be_mm_epilogue_fn(g, next), args, nptr + 3);
-  if (after) {
-    LLVMBuildBr(c->b, after);
-    LLVMPositionBuilderAtEnd(c->b, after);
-  }
+  be_mm_when_end(g->c, after);
 }
 

@@ -50,11 +50,33 @@ void be_mm_call(be_ctx *c, LLVMValueRef fn, LLVMValueRef *args, int n) {
 }
 
 /* A read prefetch into every cache level (llvm.prefetch: read, locality 3, data). */
-void be_mm_prefetch(be_ctx *c, LLVMValueRef base, int64_t index) {
+static void prefetch(be_ctx *c, LLVMValueRef base, int64_t index, int locality) {
   LLVMValueRef idx = be_i64(c, index);
   LLVMValueRef addr = LLVMBuildGEP2(c->b, c->f32, base, &idx, 1, ""); /* not inbounds: it may point past the buffer */
-  LLVMValueRef args[4] = {addr, LLVMConstInt(c->i32, 0, 0), LLVMConstInt(c->i32, 3, 0), LLVMConstInt(c->i32, 1, 0)};
+  LLVMValueRef args[4] = {addr, LLVMConstInt(c->i32, 0, 0), LLVMConstInt(c->i32, (unsigned long long)locality, 0),
+                          LLVMConstInt(c->i32, 1, 0)};
   be_intrinsic(c, "llvm.prefetch", c->ptr, args, 4);
+}
+
+void be_mm_prefetch(be_ctx *c, LLVMValueRef base, int64_t index) { prefetch(c, base, index, 3); }
+void be_mm_prefetch_l2(be_ctx *c, LLVMValueRef base, int64_t index) { prefetch(c, base, index, 2); }
+
+bool be_mm_never(LLVMValueRef cond) { return LLVMIsAConstantInt(cond) && LLVMConstIntGetZExtValue(cond) == 0; }
+
+LLVMBasicBlockRef be_mm_when(be_ctx *c, LLVMValueRef cond) {
+  if (LLVMIsAConstantInt(cond)) return NULL;
+  LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(c->b));
+  LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(c->ctx, fn, "when");
+  LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(c->ctx, fn, "");
+  LLVMBuildCondBr(c->b, cond, run, after);
+  LLVMPositionBuilderAtEnd(c->b, run);
+  return after;
+}
+
+void be_mm_when_end(be_ctx *c, LLVMBasicBlockRef after) {
+  if (!after) return;
+  LLVMBuildBr(c->b, after);
+  LLVMPositionBuilderAtEnd(c->b, after);
 }
 
 /* ---- vector helpers -------------------------------------------------------------------- */
