@@ -184,6 +184,16 @@ typedef struct {
 void ir_error_set(ir_error *err, ir_loc loc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The process's stderr into a temporary file from ir_capture_begin (false: nothing is
+ * captured) until ir_capture_end, which puts stderr back and returns what was written
+ * (malloc'd; NULL if nothing was captured). */
+typedef struct {
+  int saved_fd;
+  void *file;  /* FILE * of the temporary file */
+} ir_capture;
+bool ir_capture_begin(ir_capture *c);
+char *ir_capture_end(ir_capture *c);
+
 ir_module *ir_module_create(void);
 void ir_module_destroy(ir_module *m);
 void *ir_alloc(ir_module *m, size_t size); /* zeroed, aligned for any type */

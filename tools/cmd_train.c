@@ -367,14 +367,14 @@ static void print_summary(run *r, const rt_train_result *res, const rt_dataset *
  * well, else the message of the lowest rank that failed, once. */
 typedef struct {
   dist_world *w;
-  dist_capture cap;
+  ir_capture cap;
   bool capturing, agreed;
 } setup_gate;
 
 static bool gate_pass(setup_gate *g, bool ok) {
   if (g->agreed) return ok;
   g->agreed = true;
-  char *mine = g->capturing ? dist_capture_end(&g->cap) : NULL;
+  char *mine = g->capturing ? ir_capture_end(&g->cap) : NULL;
   if (g->w->size <= 1) {
     if (mine) fputs(mine, stderr);
     free(mine);
@@ -440,7 +440,7 @@ int cmd_train(int argc, char **argv) {
     a.time_passes = false;
   }
   setup_gate gate = {.w = &world};
-  gate.capturing = distributed && dist_capture_begin(&gate.cap);
+  gate.capturing = distributed && ir_capture_begin(&gate.cap);
 
   be_options bo = be_options_default();
   bo.threads = (int)a.threads; /* 0: the pool as it is (1 thread, or DLC_THREADS) */

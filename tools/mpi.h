@@ -46,15 +46,5 @@ bool dist_agree(dist_world *w, bool ok, const char *why, int *rank, char **msg);
  * after training started, when the others would wait for it in a sum forever. */
 void dist_abort(dist_world *w, int status);
 
-/* The process's stderr into a temporary file from dist_capture_begin until
- * dist_capture_end, which puts stderr back and returns what was written (malloc'd; NULL
- * if nothing could be captured). So that N ranks that all fail the same way print one
- * message, not N. */
-typedef struct {
-  int saved_fd;
-  void *file;  /* FILE * of the temporary file */
-} dist_capture;
-bool dist_capture_begin(dist_capture *c);
-char *dist_capture_end(dist_capture *c);
 
 #endif
