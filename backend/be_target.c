@@ -2,6 +2,7 @@
  * same code serves the JIT and a shared library), dlc's pass list through the new pass manager,
  * and the common path of JIT and AOT: tensor IR -> verified, optimised LLVM module. */
 #include <llvm-c/Analysis.h>
+#include <llvm/Config/llvm-config.h>
 #include <llvm-c/Linker.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/Transforms/PassBuilder.h>
@@ -69,6 +70,30 @@ static char *probed_features(const be_target *t) {
   return features;
 }
 
+/* The target machine for a CPU the user named, or NULL with err set when LLVM does not know
+ * the name. LLVM says so only in a warning on stderr, again for every function it compiles,
+ * and then generates code without 64-bit mode, which aborts: the warning is caught while
+ * the machine is made. */
+static LLVMTargetMachineRef named_cpu_machine(const be_target *t, ir_error *err) {
+  ir_capture cap;
+  bool capturing = ir_capture_begin(&cap);
+  LLVMTargetMachineRef tm = be_target_machine(t);
+  char *said = capturing ? ir_capture_end(&cap) : NULL;
+  bool unknown = said && strstr(said, "is not a recognized processor");
+  if (said && !unknown) fputs(said, stderr);
+  free(said);
+  if (unknown) {
+    ir_error_set(err, (ir_loc){0, 0},
+                 "backend: --target-cpu '%s' is not a processor LLVM %d knows for %s (LLVM's names: `llc-%d "
+                 "-mcpu=help`; `native`: this machine's)",
+                 t->cpu, LLVM_VERSION_MAJOR, t->triple, LLVM_VERSION_MAJOR);
+    if (tm) LLVMDisposeTargetMachine(tm);
+    return NULL;
+  }
+  if (!tm) ir_error_set(err, (ir_loc){0, 0}, "backend: no target machine for cpu '%s'", t->cpu);
+  return tm;
+}
+
 /* A named CPU's features: its own (probed), then those named with it; t->tm made again for
  * them. */
 static bool add_cpu_features(const be_options *o, be_target *t, ir_error *err) {
@@ -98,7 +123,8 @@ bool be_target_create(const be_options *o, be_target *t, ir_error *err) {
   char *def = LLVMGetDefaultTargetTriple();
   t->triple = LLVMNormalizeTargetTriple(def);
   LLVMDisposeMessage(def);
-  if (o && o->target_cpu) {
+  bool named = o && o->target_cpu && strcmp(o->target_cpu, "native") != 0;
+  if (named) {
     t->cpu = strdup(o->target_cpu);
     t->features = strdup(""); /* the CPU's own, probed below, then target_features */
   } else {
@@ -119,13 +145,13 @@ bool be_target_create(const be_options *o, be_target *t, ir_error *err) {
   }
   t->target = target;
   t->opt_level = o ? o->opt_level : 3;
-  t->tm = be_target_machine(t);
+  t->tm = named ? named_cpu_machine(t, err) : be_target_machine(t);
   if (!t->tm) {
-    ir_error_set(err, (ir_loc){0, 0}, "backend: no target machine for cpu '%s'", t->cpu);
+    if (!named) ir_error_set(err, (ir_loc){0, 0}, "backend: no target machine for cpu '%s'", t->cpu);
     be_target_dispose(t);
     return false;
   }
-  if (o && o->target_cpu && !add_cpu_features(o, t, err)) return false;
+  if (named && !add_cpu_features(o, t, err)) return false;
   t->wide_vectors = strstr(t->features, "+avx512f") != NULL;
   return true;
 }

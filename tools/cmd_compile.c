@@ -38,7 +38,8 @@ static void usage(FILE *out) {
           "  --emit-dot               the IR as a Graphviz graph, each fused kernel a cluster\n"
           "  --batch N                fix the batch dimension to N (default: the model's `batch = N`)\n"
           "  --lr X                   override the optimiser's learning rate\n"
-          "  --target-cpu NAME        generate code for NAME instead of the host CPU (AOT)\n"
+          "  --target-cpu NAME        the CPU to generate code for (AOT), as LLVM names it: znver4,\n"
+          "                           skylake-avx512, ...; native (the default): this machine's\n"
           "  --target-features LIST   features beyond the CPU's own, as LLVM names them: +avx2,+fma,...\n");
 }
 
