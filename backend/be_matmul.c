@@ -630,7 +630,7 @@ static void far_inputs(be_mm_geom *g) {
   g->nfar = 0;
   for (int i = 0; i < grp->nnodes; i++) {
     const ir_node *m = grp->nodes[i];
-    if (m == grp->sink) continue;
+    if (m == grp->sink || m->op == IR_OP_TRANSPOSE) continue; /* the product's, not the epilogue's */
     for (int a = 0; a < m->nargs; a++) {
       const ir_node *x = m->args[a];
       if (p->group_of[x->id] == g->k->group || x->type.rank != 2 || x->type.dims[0] != g->M ||

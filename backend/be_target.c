@@ -2,10 +2,10 @@
  * same code serves the JIT and a shared library), dlc's pass list through the new pass manager,
  * and the common path of JIT and AOT: tensor IR -> verified, optimised LLVM module. */
 #include <llvm-c/Analysis.h>
-#include <llvm/Config/llvm-config.h>
 #include <llvm-c/Linker.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/Transforms/PassBuilder.h>
+#include <llvm/Config/llvm-config.h> /* LLVM_VERSION_MAJOR */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
