@@ -633,8 +633,7 @@ static void far_inputs(be_mm_geom *g) {
     if (m == grp->sink || m->op == IR_OP_TRANSPOSE) continue; /* the product's, not the epilogue's */
     for (int a = 0; a < m->nargs; a++) {
       const ir_node *x = m->args[a];
-      if (p->group_of[x->id] == g->k->group || x->type.rank != 2 || x->type.dims[0] != g->M ||
-          x->type.dims[1] != g->N || !g->k->buf[x->id])
+      if (p->group_of[x->id] == g->k->group || !ir_shape_equal(&x->type, &grp->sink->type) || !g->k->buf[x->id])
         continue;
       for (int q = 0; q < g->nbufs && g->nfar < BE_MM_MAX_FAR; q++) {
         if (LLVMGetParam(g->kfn, (unsigned)q) != g->k->buf[x->id]) continue;

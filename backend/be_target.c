@@ -208,31 +208,18 @@ static void dump_module(FILE *out, LLVMModuleRef mod) {
 }
 
 /* Links the explicit vector functions (be_vector_fn_begin) into mod, consuming vector_mod,
- * and makes them internal to it. */
+ * and makes them internal to it: they are its only hidden definitions (be_vector_fn_end). */
 static bool link_vector_fns(LLVMModuleRef mod, LLVMModuleRef vector_mod, ir_error *err) {
-  int n = 0;
-  for (LLVMValueRef f = LLVMGetFirstFunction(vector_mod); f; f = LLVMGetNextFunction(f)) n += !LLVMIsDeclaration(f);
-  char **names = calloc((size_t)n + 1, sizeof *names);
-  IR_ASSERT(names);
-  n = 0;
-  for (LLVMValueRef f = LLVMGetFirstFunction(vector_mod); f; f = LLVMGetNextFunction(f)) {
-    size_t len;
-    if (LLVMIsDeclaration(f)) continue;
-    names[n] = strdup(LLVMGetValueName2(f, &len));
-    IR_ASSERT(names[n++]);
+  if (LLVMLinkModules2(mod, vector_mod)) {
+    ir_error_set(err, (ir_loc){0, 0}, "backend: linking the vector functions failed (a dlc bug)");
+    return false;
   }
-  bool ok = !LLVMLinkModules2(mod, vector_mod);
-  if (!ok) ir_error_set(err, (ir_loc){0, 0}, "backend: linking the vector functions failed (a dlc bug)");
-  for (int i = 0; i < n; i++) {
-    LLVMValueRef f = LLVMGetNamedFunction(mod, names[i]);
-    if (ok && f) {
-      LLVMSetVisibility(f, LLVMDefaultVisibility);
-      LLVMSetLinkage(f, LLVMInternalLinkage);
-    }
-    free(names[i]);
+  for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f)) {
+    if (LLVMIsDeclaration(f) || LLVMGetVisibility(f) != LLVMHiddenVisibility) continue;
+    LLVMSetVisibility(f, LLVMDefaultVisibility);
+    LLVMSetLinkage(f, LLVMInternalLinkage);
   }
-  free(names);
-  return ok;
+  return true;
 }
 
 /* The module as it will be compiled: mod and the vector functions, for a dump. */
