@@ -21,7 +21,7 @@
  *             (rt_task_slot): a step allocates nothing.
  *   A         row-major A is read in place: the micro-kernel broadcasts A(i, p) straight
  *             from it with static strides, and A's MR x kc sliver stays in L1 across the
- *             tiles of a row. Aᵀ is packed A_CHUNK slivers at a time (see emit_rows_packed).
+ *             tiles of a row. Aᵀ is packed a few slivers at a time (see emit_rows_packed).
  *   micro     an MR x NR tile of C in registers for the whole kc loop (be_matmul_kernel.c).
  *   narrow    C narrower than a vector and read through Aᵀ (a weight gradient xᵀ·G) puts
  *             the lanes along C's rows instead (plan_narrow, be_mm_microkernel_narrow).
@@ -57,7 +57,6 @@ enum {
   L2_IN_PLACE = 65536, /* ... and one whose task's panel is up to this many (256 KiB) */
   SPLIT_FLOPS = 1 << 21, /* products below 2 MFLOP stay one task: the pool costs microseconds */
   TASKS = 4,           /* tasks a larger product is split into: balanced on 1, 2 or 4 threads */
-  A_CHUNK = 4,         /* slivers of a packed A copied together */
 };
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -207,8 +206,16 @@ static int64_t b_panel_floats(const be_mm_geom *g) {
   return g->pack_b ? ceil_div(g->kc * ceil_div(g->cn, g->nr) * g->nr, 16) * 16 : 0;
 }
 
+/* Slivers of a packed A copied together: the fewest from four on whose row is whole cache
+ * lines of the source (8 x 6 rows: W4's weight gradients' A packing -0.5 % of the step). */
+static int a_chunk(const be_mm_geom *g) {
+  for (int s = 4; s <= 8; s++)
+    if (s * g->mr % 16 == 0) return s;
+  return 4;
+}
+
 static int64_t a_panel_floats(const be_mm_geom *g) {
-  return g->pack_a ? ceil_div(g->kc * g->mr * A_CHUNK, 16) * 16 : 0;
+  return g->pack_a ? ceil_div(g->kc * g->mr * a_chunk(g), 16) * 16 : 0;
 }
 
 /* Floats of one task's panels: B's, then A's slivers, then the staged row of tiles (mr rows
@@ -405,24 +412,25 @@ static void packed_rows(be_mm_geom *g, const be_mm_part *pc, LLVMValueRef first,
   }
 }
 
-/* The rows of tiles of a block whose A is packed (Aᵀ: its rows are far apart), A_CHUNK slivers
- * at a time: their row p is A_CHUNK · mr contiguous floats of the source (whole cache lines
- * for mr = 12), which one pass copies, instead of a line a sliver. */
+/* The rows of tiles of a block whose A is packed (Aᵀ: its rows are far apart), a_chunk slivers
+ * at a time: their row p is a_chunk · mr contiguous floats of the source (whole cache lines:
+ * 8 x 6 or 4 x 12), which one pass copies, instead of a line a sliver. */
 static void emit_rows_packed(be_mm_geom *g, const be_mm_part *pc, int64_t mext, int64_t next, int64_t kc,
                              LLVMValueRef acc, LLVMValueRef epi, LLVMValueRef a_blk, LLVMValueRef b_blk,
                              LLVMValueRef cp) {
   be_ctx *c = g->c;
-  int64_t full = mext / g->mr, tail = mext % g->mr, nch = full / A_CHUNK, rest = full % A_CHUNK;
+  int chunk = a_chunk(g);
+  int64_t full = mext / g->mr, tail = mext % g->mr, nch = full / chunk, rest = full % chunk;
   bool shift = tail_overlaps(g, mext);
   if (nch > 0) {
     be_loop lc;
-    LLVMValueRef first = be_mm_scaled(c, loop_or_one(c, &lc, nch, "ch"), A_CHUNK);
-    packed_rows(g, pc, first, A_CHUNK, g->mr, next, kc, acc, epi, a_blk, b_blk, cp);
+    LLVMValueRef first = be_mm_scaled(c, loop_or_one(c, &lc, nch, "ch"), chunk);
+    packed_rows(g, pc, first, chunk, g->mr, next, kc, acc, epi, a_blk, b_blk, cp);
     loop_or_one_end(c, &lc, nch);
   }
   bool own_tail = tail > 0 && !shift;
   if (rest + own_tail > 0)
-    packed_rows(g, pc, be_i64(c, nch * A_CHUNK), (int)(rest + own_tail), own_tail ? (int)tail : g->mr, next, kc, acc,
+    packed_rows(g, pc, be_i64(c, nch * chunk), (int)(rest + own_tail), own_tail ? (int)tail : g->mr, next, kc, acc,
                 epi, a_blk, b_blk, cp);
   if (shift) emit_edge_rows(g, pc, mext, next, kc, acc, epi, a_blk, b_blk, cp);
 }
