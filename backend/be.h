@@ -39,22 +39,13 @@ typedef struct {
    * pool when it compiles; a train.so's user calls rt_threads_set or sets DLC_THREADS.
    * The generated code is the same for every count, and so are its results. */
   int threads;
-  /* JIT: the entries to compile, BE_ENTRY_* bits (0: every one the module has); the others
+  /* JIT: the entries to compile, DLC_ENTRY_* bits (0: every one the module has); the others
    * are NULL in the descriptor. A training run compiles what it calls, and a step's
    * compile time is the step's, not also @gradients' (its weight-gradient kernels differ
    * from train_step's, which update in their epilogue). AOT compiles every entry: train.so's
    * ABI has them all. */
   unsigned entries;
 } be_options;
-
-/* The entry points, in dlc_model_desc's order. */
-enum {
-  BE_ENTRY_TRAIN_STEP = 1u << 0,
-  BE_ENTRY_EVAL_LOSS = 1u << 1,
-  BE_ENTRY_FORWARD = 1u << 2,
-  BE_ENTRY_GRADIENTS = 1u << 3,
-  BE_ENTRY_APPLY = 1u << 4,
-};
 
 /* Defaults: host CPU, O3, no dumps. */
 be_options be_options_default(void);

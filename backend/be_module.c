@@ -61,6 +61,26 @@ static void fill_tensor(be_model *mo, dlc_tensor_desc *t, const ir_node *a) {
   for (int d = 0; d < a->type.rank; d++) t->shape[d] = a->type.dims[d];
 }
 
+/* The length of the smallest axis that integer input `name` indexes as gather's indices
+ * (cross_entropy's labels), directly or through reshapes, in any function; 0 when none. */
+static int64_t index_bound(const ir_module *m, const char *name) {
+  int64_t bound = 0;
+  for (int fi = 0; fi < m->nfuncs; fi++) {
+    const ir_func *f = m->funcs[fi];
+    for (int i = 0; i < f->nbody; i++) {
+      const ir_node *n = f->body[i];
+      if (n->op != IR_OP_GATHER) continue;
+      const ir_node *idx = n->args[1];
+      while (idx->op == IR_OP_RESHAPE) idx = idx->args[0];
+      if (idx->op != IR_OP_INPUT || strcmp(idx->name, name) != 0) continue;
+      const ir_type *x = &n->args[0]->type;
+      int64_t len = x->dims[n->attrs.axis < 0 ? n->attrs.axis + x->rank : n->attrs.axis];
+      if (bound == 0 || len < bound) bound = len;
+    }
+  }
+  return bound;
+}
+
 /* Adds argument a to the list unless one of that name is there; false on a type clash. */
 static bool add_tensor(be_model *mo, const ir_module *m, dlc_tensor_desc **list, int *n,
                        const ir_node *a, ir_error *err) {
@@ -79,7 +99,9 @@ static bool add_tensor(be_model *mo, const ir_module *m, dlc_tensor_desc **list,
   IR_ASSERT(*list);
   dlc_tensor_desc *t = &(*list)[(*n)++];
   fill_tensor(mo, t, a);
-  if (a->op != IR_OP_INPUT) {
+  if (a->op == IR_OP_INPUT && (a->type.dtype == IR_I32 || a->type.dtype == IR_I64)) {
+    t->index_bound = index_bound(m, a->name);
+  } else if (a->op != IR_OP_INPUT) {
     char key[300];
     snprintf(key, sizeof key, "init.%s", a->name);
     t->init = keep_string(mo, ir_module_get_meta(m, key));
@@ -393,10 +415,21 @@ static void emit_copies(be_ctx *c, LLVMValueRef frame, const be_copy *cp, int n)
                     be_i64(c, (int64_t)cp[i].bytes));
 }
 
+/* Marks the inputs that the entry planned as p reads (its live input arguments) as read by it. */
+static void mark_readers(const ir_func *f, const be_plan *p, unsigned entry, be_model *mo) {
+  for (int i = 0; i < f->nargs; i++) {
+    const ir_node *a = f->args[i];
+    int idx;
+    if (a->op == IR_OP_INPUT && p->live[a->id] && be_model_find(mo->inputs, mo->desc.ninputs, a->name, &idx))
+      mo->inputs[idx].read_by |= entry;
+  }
+}
+
 static bool emit_entry(be_ctx *c, const ir_func *f, const be_entry_spec *spec, be_model *mo,
                        ir_error *err) {
   be_plan p;
   if (!be_plan_build(f, spec, mo, &p, err)) return false;
+  mark_readers(f, &p, 1u << (spec - be_entries), mo);
   if (p.scratch_bytes > mo->desc.scratch_bytes) mo->desc.scratch_bytes = p.scratch_bytes;
   kernel_params *kps = calloc((size_t)p.ngroups + 1, sizeof *kps);
   LLVMValueRef *fns = calloc((size_t)p.ngroups + 1, sizeof *fns);

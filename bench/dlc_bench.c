@@ -200,7 +200,7 @@ int main(int argc, char **argv) {
   }
   be_options o = be_options_default();
   o.threads = threads;
-  o.entries = BE_ENTRY_TRAIN_STEP | BE_ENTRY_EVAL_LOSS | BE_ENTRY_FORWARD; /* what dlc train compiles */
+  o.entries = DLC_ENTRY_TRAIN_STEP | DLC_ENTRY_EVAL_LOSS | DLC_ENTRY_FORWARD; /* what dlc train compiles */
   be_timings bt = {0};
   o.timings = &bt;
   be_jit *jit = NULL;

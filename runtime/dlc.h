@@ -13,11 +13,20 @@
 extern "C" {
 #endif
 
-#define DLC_ABI_VERSION 1
+#define DLC_ABI_VERSION 2
 #define DLC_MAX_RANK 8
 
 /* Same numbering as the IR's dtypes. */
 enum { DLC_F32 = 0, DLC_F64 = 1, DLC_I32 = 2, DLC_I64 = 3, DLC_BOOL = 4 };
+
+/* The entry points as bits, in dlc_model_desc's order. */
+enum {
+  DLC_ENTRY_TRAIN_STEP = 1u << 0,
+  DLC_ENTRY_EVAL_LOSS = 1u << 1,
+  DLC_ENTRY_FORWARD = 1u << 2,
+  DLC_ENTRY_GRADIENTS = 1u << 3,
+  DLC_ENTRY_APPLY = 1u << 4,
+};
 
 typedef struct {
   const char *name;
@@ -35,6 +44,9 @@ typedef struct {
   int64_t shape[DLC_MAX_RANK];
   size_t offset;     /* bytes into its block (parameters, state, gradients); 0 for inputs */
   const char *init;  /* initialiser, e.g. "normal(0, 0.01)", "zeros"; NULL for inputs */
+  int64_t index_bound; /* an integer input the model indexes with (gather, cross_entropy's
+                        * labels): every value lies in [0, index_bound); 0: unchecked */
+  unsigned read_by;     /* an input: the entries that read it, DLC_ENTRY_* bits */
 } dlc_tensor_desc;
 
 /* Everything one call of compiled code reads and writes. */

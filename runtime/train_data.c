@@ -322,10 +322,12 @@ int rt_data_load(const rt_data_spec *spec, const dlc_model_desc *desc, uint64_t 
     rt_data_free(out);
     return -1;
   }
-  /* Class labels index the prediction's scores: one out of range would make the compiled
-   * code read outside its buffers, so it is refused here, with the row. */
+  /* Class labels index the prediction's scores (the axis the label indexes, when the model
+   * says): one out of range would train on another class, so it is refused here, with the
+   * row, before the step would refuse the batch. */
   int label = out->label;
   int64_t classes = desc->prediction.rank >= 2 ? rt_numel(desc->prediction.rank - 1, desc->prediction.shape + 1) : 0;
+  if (label >= 0 && desc->inputs[label].index_bound > 0) classes = desc->inputs[label].index_bound;
   if (label >= 0 && !out->unlabeled && (out->arrays[label].dtype == DLC_I32 || out->arrays[label].dtype == DLC_I64)) {
     int64_t max = -1;
     for (int64_t r = 0; r < out->rows; r++) {

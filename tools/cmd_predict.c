@@ -124,7 +124,7 @@ int cmd_predict(int argc, char **argv) {
 
   be_options bo = be_options_default();
   bo.threads = (int)a.threads; /* 0: the pool as it is (1 thread, or DLC_THREADS) */
-  bo.entries = BE_ENTRY_EVAL_LOSS | BE_ENTRY_FORWARD;
+  bo.entries = DLC_ENTRY_EVAL_LOSS | DLC_ENTRY_FORWARD;
   pl_options po = {.path = a.model, .batch = a.batch, .backend = &bo};
   pl_model pm;
   pl_variants variants = {0};

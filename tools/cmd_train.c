@@ -446,8 +446,8 @@ int cmd_train(int argc, char **argv) {
   bo.threads = (int)a.threads; /* 0: the pool as it is (1 thread, or DLC_THREADS) */
   /* What the loop calls: a step (its halves, with the allreduce between them, when
    * distributed), and the loss and predictions for evaluation. */
-  bo.entries = BE_ENTRY_EVAL_LOSS | BE_ENTRY_FORWARD |
-               (distributed ? BE_ENTRY_GRADIENTS | BE_ENTRY_APPLY : BE_ENTRY_TRAIN_STEP);
+  bo.entries = DLC_ENTRY_EVAL_LOSS | DLC_ENTRY_FORWARD |
+               (distributed ? DLC_ENTRY_GRADIENTS | DLC_ENTRY_APPLY : DLC_ENTRY_TRAIN_STEP);
   pl_options po = {.path = a.model, .batch = a.batch, .lr = a.lr, .backend = &bo};
   pl_model pm = {0};
   pl_variants variants = {0};

@@ -25,6 +25,7 @@ MODEL = os.path.join(HERE, "..", "linreg.def")
 
 # ---- the C ABI of runtime/dlc.h, in ctypes --------------------------------------------
 
+DLC_ABI_VERSION = 2
 DLC_MAX_RANK = 8
 DTYPES = {0: np.float32, 1: np.float64, 2: np.int32, 3: np.int64, 4: np.bool_}
 
@@ -37,7 +38,8 @@ class Tensor(ctypes.Structure):  # dlc_tensor
 class TensorDesc(ctypes.Structure):  # dlc_tensor_desc
     _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int), ("rank", ctypes.c_int),
                 ("shape", ctypes.c_int64 * DLC_MAX_RANK), ("offset", ctypes.c_size_t),
-                ("init", ctypes.c_char_p)]
+                ("init", ctypes.c_char_p), ("index_bound", ctypes.c_int64),
+                ("read_by", ctypes.c_uint)]
 
 
 class ModelDesc(ctypes.Structure):  # dlc_model_desc
@@ -98,6 +100,8 @@ def main():
     subprocess.run([args.dlc, MODEL, "-o", so], check=True)
     lib = load(so)
     desc = lib.dlc_describe().contents
+    if desc.abi_version != DLC_ABI_VERSION:
+        sys.exit(f"{so}: dlc ABI version {desc.abi_version}; this script reads version {DLC_ABI_VERSION}")
     batch = desc.batch
     inputs = [desc.inputs[i] for i in range(desc.ninputs)]
     print(f"{so}: batch {batch}, inputs " +

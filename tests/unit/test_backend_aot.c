@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fe.h"
 #include "test_backend_util.h"
 
 #define PIPELINE "shape-infer,autodiff,optimizer,simplify,fuse"
@@ -26,8 +27,7 @@ static char *run(const char *cmd, int *status) {
 
 static char tmpdir[64];
 
-static void build_library(const char *so) {
-  ir_module *m = tb_parse_file(DLC_SOURCE_DIR "/tests/backend/Inputs/linreg.dlir");
+static void build_library(ir_module *m, const char *so) {
   tb_passes(m, PIPELINE);
   be_options o = be_options_default();
   o.runtime_dir = DLC_SOURCE_DIR "/runtime";
@@ -46,7 +46,7 @@ Test(backend_aot, dlopen_program_trains_linreg_to_closed_form) {
   snprintf(so, sizeof so, "%s/train.so", tmpdir);
   snprintf(hdr, sizeof hdr, "%s/train.h", tmpdir);
   snprintf(exe, sizeof exe, "%s/linreg_main", tmpdir);
-  build_library(so);
+  build_library(tb_parse_file(DLC_SOURCE_DIR "/tests/backend/Inputs/linreg.dlir"), so);
   struct stat st;
   cr_assert(stat(so, &st) == 0 && stat(hdr, &st) == 0, "train.so and train.h written");
 
@@ -94,4 +94,47 @@ Test(backend_aot, missing_runtime_is_an_error_not_a_crash) {
   cr_expect(!be_aot_compile(m, &o, "/tmp/never-written.so", &err));
   cr_expect(strstr(err.msg, "/nonexistent/runtime"), "%s", err.msg);
   ir_module_destroy(m);
+}
+
+/* A classifier's train.so refuses a batch with a label outside its classes (the bound is in
+ * train.h and in the descriptor), and its forward needs no labels (tests/aot/labels_main.c). */
+Test(backend_aot, labels_outside_the_classes_are_refused) {
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/dlc-aot-test-XXXXXX");
+  cr_assert_not_null(mkdtemp(tmpdir));
+  char so[128], hdr[128], exe[128], cmd[1024];
+  snprintf(so, sizeof so, "%s/train.so", tmpdir);
+  snprintf(hdr, sizeof hdr, "%s/train.h", tmpdir);
+  snprintf(exe, sizeof exe, "%s/labels_main", tmpdir);
+  const char *path = DLC_SOURCE_DIR "/examples/softmax.def";
+  char *src = tb_read(path);
+  fe_diagnostics diags;
+  fe_diagnostics_init(&diags);
+  fe_options fo = {.batch = 8};
+  ir_module *m = fe_compile(path, src, strlen(src), &fo, &diags);
+  cr_assert_not_null(m, "%s does not compile", path);
+  fe_diagnostics_free(&diags);
+  free(src);
+  build_library(m, so);
+
+  char *h = tb_read(hdr);
+  cr_expect(strstr(h, "/* input 1: y i32{8}, every value in [0, 10) */"), "%s", h);
+  cr_expect(strstr(h, "#define DLC_INPUT_Y_BOUND 10"), "%s", h);
+  free(h);
+
+  int status;
+  snprintf(cmd, sizeof cmd, "cc -std=c17 -Wall -Wextra -Werror -O1 -I%s -o %s %s/tests/aot/labels_main.c -ldl -lm 2>&1",
+           tmpdir, exe, DLC_SOURCE_DIR);
+  char *out = run(cmd, &status);
+  cr_assert_eq(status, 0, "compiling the user program: %s", out);
+  free(out);
+  snprintf(cmd, sizeof cmd, "%s %s", exe, so);
+  out = run(cmd, &status);
+  cr_expect_eq(status, 0, "%s", out);
+  cr_expect(strstr(out, "dlc_train_step: input 'y' holds 10 at element 3, outside [0, 10)"), "%s", out);
+  free(out);
+
+  unlink(exe);
+  unlink(so);
+  unlink(hdr);
+  rmdir(tmpdir);
 }

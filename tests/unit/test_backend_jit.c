@@ -63,11 +63,22 @@ static const float *tensor_in(const tb_model *tm, const dlc_tensor_desc *t, bool
   return (const float *)((const char *)(state ? tm->state : tm->params) + t->offset);
 }
 
-/* Runs train_step (and gradients, eval_loss, forward) and compares it all. */
-static void check_against_interp(ir_module *m, int label_hi, int steps) {
+/* Runs train_step (and gradients, eval_loss, forward) and compares it all; integer labels
+ * have the index bound `bound` (the classes a gather of them indexes; 0 for one_hot's
+ * labels, whose values out of range make a zero row). */
+static void check_against_interp(ir_module *m, int label_hi, int64_t bound, int steps) {
   tb_passes(m, PIPELINE);
   const dlc_model_desc *d;
   be_jit *j = tb_jit(m, &d);
+  /* Only what trains reads the labels or targets (the last input). */
+  for (int i = 0; i < d->ninputs; i++) {
+    const dlc_tensor_desc *t = &d->inputs[i];
+    bool target = i == d->ninputs - 1;
+    cr_expect_eq(t->index_bound, t->dtype == DLC_I32 ? bound : 0, "input %s: bound %lld", t->name,
+                 (long long)t->index_bound);
+    unsigned want = DLC_ENTRY_TRAIN_STEP | DLC_ENTRY_EVAL_LOSS | DLC_ENTRY_GRADIENTS | (target ? 0 : DLC_ENTRY_FORWARD);
+    cr_expect_eq(t->read_by, want, "input %s: read by %#x, expected %#x", t->name, t->read_by, want);
+  }
   tb_model tm;
   tb_model_init(&tm, d);
   float *inputs[8];
@@ -126,7 +137,7 @@ static void check_against_interp(ir_module *m, int label_hi, int steps) {
 }
 
 static void check_module_against_interp(const char *path, int label_hi, int steps) {
-  check_against_interp(tb_parse_file(path), label_hi, steps);
+  check_against_interp(tb_parse_file(path), label_hi, 0, steps);
 }
 
 /* Every example model, through the frontend, at batch 4. */
@@ -146,7 +157,7 @@ Test(backend_jit, every_example_matches_interpreter) {
     cr_assert_not_null(m, "%s does not compile", path);
     fe_diagnostics_free(&diags);
     free(src);
-    check_against_interp(m, examples[i].classes, 2);
+    check_against_interp(m, examples[i].classes, examples[i].classes, 2);
   }
 }
 
@@ -338,7 +349,7 @@ Test(backend_jit, missing_functions_give_null_entries) {
 Test(backend_jit, entries_option_compiles_only_those) {
   ir_module *m = tb_parse_file(INPUTS "mlp.dlir");
   tb_passes(m, "shape-infer,autodiff,optimizer,simplify,fuse");
-  static const unsigned asks[] = {BE_ENTRY_TRAIN_STEP | BE_ENTRY_EVAL_LOSS, BE_ENTRY_GRADIENTS | BE_ENTRY_APPLY, 0};
+  static const unsigned asks[] = {DLC_ENTRY_TRAIN_STEP | DLC_ENTRY_EVAL_LOSS, DLC_ENTRY_GRADIENTS | DLC_ENTRY_APPLY, 0};
   float losses[3][2];
   for (int a = 0; a < 3; a++) {
     be_options o = be_options_default();

@@ -360,6 +360,68 @@ Test(model, bad_descriptions_and_missing_entries_are_reported) {
   dlc_destroy(NULL);
 }
 
+/* A classifier's description: labels y index 3 classes; forward reads x alone. The entries
+ * count their calls, set the loss to 1 and the first score to 2. */
+static int cls_calls;
+static void cls_entry(dlc_frame *f) {
+  cls_calls++;
+  if (f->loss) *f->loss = 1;
+  if (f->prediction) ((float *)f->prediction)[0] = 2;
+}
+enum { READ_BY_ALL = DLC_ENTRY_TRAIN_STEP | DLC_ENTRY_EVAL_LOSS | DLC_ENTRY_FORWARD | DLC_ENTRY_GRADIENTS };
+static const dlc_tensor_desc cls_inputs[2] = {
+    {.name = "x", .dtype = DLC_F32, .rank = 2, .shape = {B, 2}, .read_by = READ_BY_ALL},
+    {.name = "y", .dtype = DLC_I32, .rank = 1, .shape = {B}, .index_bound = 3,
+     .read_by = READ_BY_ALL & ~DLC_ENTRY_FORWARD},
+};
+static dlc_model_desc cls_desc(void) {
+  return (dlc_model_desc){
+      .abi_version = DLC_ABI_VERSION, .batch = B, .ninputs = 2, .inputs = cls_inputs,
+      .prediction = {.name = "prediction", .dtype = DLC_F32, .rank = 2, .shape = {B, 3}},
+      .step_counter_offset = -1,
+      .train_step = cls_entry, .eval_loss = cls_entry, .forward = cls_entry, .gradients = cls_entry,
+  };
+}
+
+Test(model, labels_outside_the_classes_are_refused_before_the_step) {
+  dlc_model_desc d = cls_desc();
+  dlc_model *m = dlc_create_from(&d, 1);
+  cr_assert_not_null(m, "%s", dlc_last_error());
+  float x[B * 2] = {0}, pred[B * 3];
+  int32_t y[B] = {0, 1, 2, 0, 1, 2, 0, 1};
+  const void *in[2] = {x, y};
+  cls_calls = 0;
+  cr_assert_eq(dlc_train_step(m, in), 1);
+  y[5] = 3;
+  cr_assert(isnan(dlc_train_step(m, in)));
+  cr_assert_str_eq(dlc_last_error(),
+                   "dlc_train_step: input 'y' holds 3 at element 5, outside [0, 3): the range of the axis it indexes");
+  y[5] = -1;
+  cr_assert(isnan(dlc_eval_loss(m, in)));
+  cr_assert(strstr(dlc_last_error(), "dlc_eval_loss: input 'y' holds -1 at element 5"), "%s", dlc_last_error());
+  cr_assert(isnan(dlc_gradients(m, in)));
+  cr_assert_eq(cls_calls, 1, "a refused batch ran the entry");
+
+  /* forward reads x alone: the labels may be anything, or absent */
+  const void *features_only[2] = {x, NULL};
+  dlc_forward(m, features_only, pred);
+  cr_assert_eq(cls_calls, 2);
+  cr_assert_eq(pred[0], 2);
+  const void *no_features[2] = {NULL, y};
+  dlc_forward(m, no_features, pred);
+  cr_assert_str_eq(dlc_last_error(), "dlc_forward: input 'x' is NULL");
+  for (int e = 0; e < B * 3; e++) cr_assert(isnan(pred[e]), "prediction %d is %g, not NaN", e, pred[e]);
+  cr_assert_eq(cls_calls, 2);
+  dlc_destroy(m);
+
+  dlc_tensor_desc bad[2] = {cls_inputs[0], cls_inputs[1]};
+  bad[0].index_bound = 4;
+  d.inputs = bad;
+  cr_assert_null(dlc_create_from(&d, 1));
+  cr_assert(strstr(dlc_last_error(), "input 'x' has an index bound but is not an integer tensor"), "%s",
+            dlc_last_error());
+}
+
 Test(model, the_gradient_buffer_is_f32_only) {
   dlc_tensor_desc p[2] = {lin_params[0], lin_params[1]};
   p[0].dtype = DLC_F64; /* 16 bytes now: b moves to 16 */
@@ -385,7 +447,9 @@ Test(model, save_with_metadata, .init = make_tmpdir, .fini = remove_tmpdir) {
   rt_st_file *f;
   cr_assert_eq(rt_st_open(path, &f), 0, "%s", dlc_last_error());
   cr_assert_str_eq(rt_st_meta_get(f, "data.standardise"), meta[0].value);
-  cr_assert_str_eq(rt_st_meta_get(f, "dlc.abi_version"), "1");
+  char abi[16];
+  snprintf(abi, sizeof abi, "%d", DLC_ABI_VERSION);
+  cr_assert_str_eq(rt_st_meta_get(f, "dlc.abi_version"), abi);
   rt_st_close(f);
   dlc_destroy(m);
 }
