@@ -76,9 +76,13 @@ static char *probed_features(const be_target *t) {
  * the machine is made. */
 static LLVMTargetMachineRef named_cpu_machine(const be_target *t, ir_error *err) {
   ir_capture cap;
-  bool capturing = ir_capture_begin(&cap);
+  if (!ir_capture_begin(&cap)) { /* unchecked, an unknown name would abort later */
+    ir_error_set(err, (ir_loc){0, 0}, "backend: cannot check --target-cpu '%s': no temporary file for LLVM's warnings",
+                 t->cpu);
+    return NULL;
+  }
   LLVMTargetMachineRef tm = be_target_machine(t);
-  char *said = capturing ? ir_capture_end(&cap) : NULL;
+  char *said = ir_capture_end(&cap);
   bool unknown = said && strstr(said, "is not a recognized processor");
   if (said && !unknown) fputs(said, stderr);
   free(said);
