@@ -10,6 +10,7 @@
  *   - softmax, log_softmax and logsumexp subtract the maximum first (no overflow);
  *   - gather with an index outside [0, n) is an error naming the node;
  *   - one_hot of an index outside [0, depth) is a row of zeros;
+ *   - integer division by zero is 0;
  *   - reduce_max over an all-NaN slice is NaN, max/min propagate NaN.
  *
  * Typical use from a test:

@@ -153,12 +153,14 @@ static bool eval_unary(const ir_node *n, const double *const *a, double *y, ir_e
 
 static bool eval_binary(const ir_node *n, const double *const *a, double *y, ir_error *err) {
   double (*fn)(double, double) = binary_fns[n->op];
+  bool int_div = n->op == IR_OP_DIV && (n->type.dtype == IR_I32 || n->type.dtype == IR_I64);
   int64_t s0[IR_MAX_RANK], s1[IR_MAX_RANK];
   bcast_strides(&n->args[0]->type, &n->type, s0);
   bcast_strides(&n->args[1]->type, &n->type, s1);
-  for (int64_t i = 0; i < numel(&n->type); i++)
-    y[i] = to_dtype(fn(a[0][offset_of(i, &n->type, s0)], a[1][offset_of(i, &n->type, s1)]),
-                    n->type.dtype);
+  for (int64_t i = 0; i < numel(&n->type); i++) {
+    double u = a[0][offset_of(i, &n->type, s0)], v = a[1][offset_of(i, &n->type, s1)];
+    y[i] = int_div && v == 0 ? 0 : to_dtype(fn(u, v), n->type.dtype);
+  }
   return true;
 }
 

@@ -38,8 +38,9 @@ static const op_case cases[] = {
     {"div", F("%a: f32[3,4] input, %b: f32[3,4] input",
               "%0 = abs %b : f32[3,4]\n%1 = const 0.5 : f32[]\n%2 = add %0, %1 : f32[3,4]\n"
               "%3 = div %a, %2 : f32[3,4]\noutput prediction = %3"), -2, 2, 0},
-    {"div_i32", F("%a: i32[6] input, %b: i32[6] input",
-                  "%0 = const 1 : i32[]\n%1 = add %b, %0 : i32[6]\n%2 = div %a, %1 : i32[6]\noutput prediction = %2"), 0, 0, 7},
+    {"div_i32", F("%a: i32[6] input, %b: i32[6] input", /* by zero: 0 */
+                  "%0 = const [0, 1, -2, 0, 3, 1] : i32[6]\n%1 = add %b, %0 : i32[6]\n%2 = div %a, %1 : i32[6]\n"
+                  "%3 = div %a, %0 : i32[6]\n%4 = add %2, %3 : i32[6]\noutput prediction = %4"), 0, 0, 7},
     {"pow", F("%a: f32[3,4] input, %b: f32[3,4] input", "%0 = pow %a, %b : f32[3,4]\noutput prediction = %0"), 0.1, 3, 0},
     {"max_min", F("%a: f32[3,4] input, %b: f32[4] input",
                   "%0 = max %a, %b : f32[3,4]\n%1 = min %0, %b : f32[3,4]\n%2 = add %0, %1 : f32[3,4]\n"

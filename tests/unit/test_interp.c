@@ -158,14 +158,14 @@ Test(interp, unary) {
 
 Test(interp, casts_and_integers) {
   const double x[] = {-2.7, -0.5, 0, 0.5, 2.7, 3};
-  /* f -> i truncates toward zero, -> bool is x != 0, integer division truncates */
+  /* f -> i truncates toward zero, -> bool is x != 0, integer division truncates (by zero: 0) */
   check("func @f(%x: f32[6] input) {\n  %0 = cast %x : i32[6]\n  output o = %0\n}\n", (const double *[]){x},
         "o", (double[]){-2, 0, 0, 0, 2, 3}, 6);
   check("func @f(%x: f32[6] input) {\n  %0 = cast %x : bool[6]\n  output o = %0\n}\n", (const double *[]){x},
         "o", (double[]){1, 1, 0, 1, 1, 1}, 6);
-  const double a[] = {7, -7, 9}, b[] = {2, 2, 3};
-  check("func @f(%a: i32[3] input, %b: i32[3] input) {\n  %0 = div %a, %b : i32[3]\n  output o = %0\n}\n",
-        (const double *[]){a, b}, "o", (double[]){3, -3, 3}, 3);
+  const double a[] = {7, -7, 9, 5}, b[] = {2, 2, 3, 0};
+  check("func @f(%a: i32[4] input, %b: i32[4] input) {\n  %0 = div %a, %b : i32[4]\n  output o = %0\n}\n",
+        (const double *[]){a, b}, "o", (double[]){3, -3, 3, 0}, 4); /* by zero: 0, as compiled code gives */
 }
 
 Test(interp, binary_broadcasts) {
