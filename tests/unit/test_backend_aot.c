@@ -138,3 +138,55 @@ Test(backend_aot, labels_outside_the_classes_are_refused) {
   unlink(hdr);
   rmdir(tmpdir);
 }
+
+/* dlc_prepare_csv from train.so: a checkpoint of `dlc train --save` prepares a CSV with
+ * missing values and a categorical column (examples/house.def) into rows whose predictions
+ * are dlc predict's, digit for digit (tests/aot/prepare_main.c); a file without one of the
+ * columns is an error naming it. */
+Test(backend_aot, prepared_rows_predict_as_dlc_predict, .timeout = 120) {
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/dlc-aot-test-XXXXXX");
+  cr_assert_not_null(mkdtemp(tmpdir));
+  const char *dlc = getenv("DLC") ? getenv("DLC") : DLC_BINARY_DIR "/dlc";
+  char so[128], exe[128], cmd[2048];
+  snprintf(so, sizeof so, "%s/train.so", tmpdir);
+  snprintf(exe, sizeof exe, "%s/prepare_main", tmpdir);
+  const char *path = DLC_SOURCE_DIR "/examples/house.def";
+  char *src = tb_read(path);
+  fe_diagnostics diags;
+  fe_diagnostics_init(&diags);
+  ir_module *m = fe_compile(path, src, strlen(src), &(fe_options){0}, &diags);
+  cr_assert_not_null(m, "%s does not compile", path);
+  fe_diagnostics_free(&diags);
+  free(src);
+  build_library(m, so);
+
+  int status;
+  snprintf(cmd, sizeof cmd, "cd %s && %s train examples/house.def --save %s/w.safetensors --quiet 2>&1 && "
+           "cc -std=c17 -Wall -Wextra -Werror -O1 -I%s -o %s tests/aot/prepare_main.c -ldl 2>&1",
+           DLC_SOURCE_DIR, dlc, tmpdir, tmpdir, exe);
+  char *out = run(cmd, &status);
+  cr_assert_eq(status, 0, "training, or compiling the user program: %s", out);
+  free(out);
+
+  snprintf(cmd, sizeof cmd, "%s %s %s/w.safetensors %s/examples/data/house_tiny.csv", exe, so, tmpdir, DLC_SOURCE_DIR);
+  char *mine = run(cmd, &status);
+  cr_expect_eq(status, 0, "%s", mine);
+  snprintf(cmd, sizeof cmd, "cd %s && %s predict examples/house.def --load %s/w.safetensors 2>/dev/null | tail -n +2",
+           DLC_SOURCE_DIR, dlc, tmpdir);
+  char *theirs = run(cmd, &status);
+  cr_expect_eq(status, 0);
+  cr_expect(strlen(mine) > 24 * 2, "24 predictions: %s", mine);
+  cr_expect_str_eq(mine, theirs, "train.so with dlc_prepare_csv and dlc predict differ");
+  free(mine);
+  free(theirs);
+
+  snprintf(cmd, sizeof cmd, "printf 'rooms,area,price\\n3,120,100000\\n' > %s/no_alley.csv && %s %s %s/w.safetensors "
+           "%s/no_alley.csv 2>&1", tmpdir, exe, so, tmpdir, tmpdir);
+  out = run(cmd, &status);
+  cr_expect_neq(status, 0, "%s", out);
+  cr_expect(strstr(out, "no column named \"alley\""), "%s", out);
+  free(out);
+
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  cr_expect_eq(system(cmd), 0);
+}

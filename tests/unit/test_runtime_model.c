@@ -422,6 +422,29 @@ Test(model, labels_outside_the_classes_are_refused_before_the_step) {
             dlc_last_error());
 }
 
+/* dlc_prepare_csv needs the preparation a checkpoint of a preparing model records. */
+Test(model, preparing_rows_needs_a_recorded_preparation, .init = make_tmpdir, .fini = remove_tmpdir) {
+  char path[128], csv[128];
+  snprintf(path, sizeof path, "%s/plain.safetensors", tmpdir);
+  snprintf(csv, sizeof csv, "%s/rows.csv", tmpdir);
+  FILE *f = fopen(csv, "w");
+  cr_assert_not_null(f);
+  fputs("a,b\n1,2\n", f);
+  fclose(f);
+  dlc_model *m = dlc_create(1);
+  cr_assert_eq(dlc_save(m, path), 0, "%s", dlc_last_error());
+  float *x = (float *)1;
+  int64_t rows = 7;
+  cr_assert_eq(dlc_prepare_csv(m, path, csv, &x, &rows), -1);
+  cr_assert(strstr(dlc_last_error(), "plain.safetensors records no preparation (metadata \"dlc.prep\""), "%s",
+            dlc_last_error());
+  cr_assert(x == NULL && rows == 0, "outputs cleared on failure");
+  cr_assert_eq(dlc_prepare_csv(m, "/nonexistent.safetensors", csv, &x, &rows), -1);
+  cr_assert(strstr(dlc_last_error(), "/nonexistent.safetensors"), "%s", dlc_last_error());
+  cr_assert_eq(dlc_prepare_csv(NULL, path, csv, &x, &rows), -1);
+  dlc_destroy(m);
+}
+
 Test(model, the_gradient_buffer_is_f32_only) {
   dlc_tensor_desc p[2] = {lin_params[0], lin_params[1]};
   p[0].dtype = DLC_F64; /* 16 bytes now: b moves to 16 */
