@@ -28,8 +28,9 @@ int dlc_prepare_csv(const dlc_model *model, const char *checkpoint, const char *
   if (!p) {
     rt_set_error("out of memory");
   } else if (!rt_st_open(checkpoint, &ck) && (has = rt_prep_from_file(p, ck)) == 0) {
-    rt_set_error("dlc_prepare_csv: %s records no preparation (metadata \"%s\": its model's data source has no "
-                 "missing, categorical or similar setting); such a model reads its CSV columns as plain numbers",
+    rt_set_error("dlc_prepare_csv: %s records no preparation (metadata \"%s\", written when the data source has "
+                 "missing or categorical settings); its model reads the feature columns as numbers, standardised "
+                 "with the checkpoint's \"dlc.standardize.mean\" and \"dlc.standardize.std\" where it has them",
                  checkpoint, RT_META_PREP);
   } else if (has > 0 && rt_prep_width(p) != feature_width(d)) {
     rt_set_error("dlc_prepare_csv: %s's preparation makes rows of %lld values, the model's input '%s' takes %lld",
