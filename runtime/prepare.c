@@ -5,6 +5,7 @@
 
 #include "rt.h"
 #include "rt_prep.h"
+#include "rt_train.h"
 
 /* Floats per row of the model's first input (its features): all but the batch axis. */
 static int64_t feature_width(const dlc_model_desc *d) {
@@ -30,8 +31,8 @@ int dlc_prepare_csv(const dlc_model *model, const char *checkpoint, const char *
   } else if (!rt_st_open(checkpoint, &ck) && (has = rt_prep_from_file(p, ck)) == 0) {
     rt_set_error("dlc_prepare_csv: %s records no preparation (metadata \"%s\", written when the data source has "
                  "missing or categorical settings); its model reads the feature columns as numbers, standardised "
-                 "with the checkpoint's \"dlc.standardize.mean\" and \"dlc.standardize.std\" where it has them",
-                 checkpoint, RT_META_PREP);
+                 "with the checkpoint's \"%s\" and \"%s\" where it has them",
+                 checkpoint, RT_META_PREP, RT_META_MEAN, RT_META_STD);
   } else if (has > 0 && rt_prep_width(p) != feature_width(d)) {
     rt_set_error("dlc_prepare_csv: %s's preparation makes rows of %lld values, the model's input '%s' takes %lld",
                  checkpoint, (long long)rt_prep_width(p), d->ninputs ? d->inputs[0].name : "?",
