@@ -134,7 +134,8 @@ int rt_prep_to_json(const rt_prep *p, char **json);
 int rt_prep_from_json(rt_prep *p, const char *json);
 /* A checkpoint's preparation: 1 and p loaded when it has one, 0 when it has none. */
 int rt_prep_from_file(rt_prep *p, rt_st_file *f);
-/* The expanded input layout for users of train.so (written beside it as JSON):
+/* The expanded input layout, column by column, for C programs that link the runtime (nothing
+ * writes it yet; train.so users prepare rows with dlc_prepare_csv):
  * {"width": 4, "columns": [{"index": 0, "name": "rooms", "source": "rooms",
  *   "kind": "numeric", "fill": 3, "mean": 3.2, "std": 1.1}, {"index": 1, "name":
  *   "alley=Pave", "source": "alley", "kind": "indicator", "category": "Pave"}, ...]} */
