@@ -12,7 +12,7 @@
  *
  * Accepted: ',' separators; LF, CRLF or CR line ends; spaces and tabs around fields;
  * quoted fields ("..." with "" for a quote, line ends allowed inside); blank lines
- * (skipped); a UTF-8 byte-order mark. */
+ * (skipped); a UTF-8 byte-order mark. Refused: a NUL byte in a field. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +52,14 @@ static void eat_line_end(rt_csv_reader *r) {
   new_line(r, r->p);
 }
 
+/* A NUL byte in a field: refused, as every reader keeps fields (column names, categories)
+ * as C strings, which would end there and make distinct values equal. */
+static int nul_error(const rt_csv_reader *r, const char *p) {
+  rt_set_error("%s:%lld:%lld: a NUL byte in a field (a CSV file is text)", r->name, (long long)r->line,
+               (long long)(p - r->line_start) + 1);
+  return -1;
+}
+
 /* Parses the next non-blank record: 1, 0 at the end, -1 on error, NEED_MORE when it ran
  * into the end of the bytes at hand and the file has more. */
 static int parse_record(rt_csv_reader *r) {
@@ -86,6 +94,7 @@ static int parse_record(rt_csv_reader *r) {
           }
           break;
         }
+        if (*p == '\0') return nul_error(r, p);
         if (*p == '\n' || (*p == '\r' && (p + 1 == r->end || p[1] != '\n'))) new_line(r, p + 1);
         p++;
       }
@@ -99,7 +108,8 @@ static int parse_record(rt_csv_reader *r) {
       }
     } else {
       f.text = p;
-      while (p < r->end && *p != ',' && *p != '\n' && *p != '\r') p++;
+      while (p < r->end && *p != ',' && *p != '\n' && *p != '\r' && *p != '\0') p++;
+      if (p < r->end && *p == '\0') return nul_error(r, p);
       const char *e = p;
       while (e > f.text && is_space(e[-1])) e--;
       f.len = (size_t)(e - f.text);

@@ -303,7 +303,10 @@ int rt_prep_take_source(rt_prep *p, const char *source, char **rest) {
   rt_val v;
   if (rt_val_parse("data source", source, &v)) return -1;
   place r = {.what = "data source", .src = source};
-  size_t cap = strlen(source) + 1, len = 0;
+  /* Kept arguments are written back ", "-separated: each may grow by the space after
+   * its comma (`csv(a,b,c)` becomes `csv(a, b, c)`), and there are fewer of them than
+   * bytes in the source. */
+  size_t cap = 2 * strlen(source) + 1, len = 0;
   char *out = malloc(cap);
   int status = -1;
   if (!out) {
@@ -311,7 +314,7 @@ int rt_prep_take_source(rt_prep *p, const char *source, char **rest) {
     goto done;
   }
   if (v.kind != RT_VAL_CALL) { /* a bare source name ("none"): nothing to take */
-    memcpy(out, source, cap);
+    memcpy(out, source, strlen(source) + 1);
     status = 0;
     goto done;
   }

@@ -258,6 +258,9 @@ static int choose_features(const char *path, int64_t hline, char **names, int nc
     } else {
       if (c == label_col) c++;
       at = c++;
+      /* A fitted preparation finds its columns by name: a name the header has twice is
+       * refused here, in training, not only later in prediction. */
+      if (find_column(path, hline, names, ncols, names[at], "a feature") < 0) return -1;
     }
     rt_table_column *col = &t->cols[j];
     if (!(col->name = prep_strdup(names[at]))) return prep_oom();
