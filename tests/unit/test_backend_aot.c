@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fe.h"
 #include "test_backend_util.h"
 
 #define PIPELINE "shape-infer,autodiff,optimizer,simplify,fuse"
@@ -105,16 +104,7 @@ Test(backend_aot, labels_outside_the_classes_are_refused) {
   snprintf(so, sizeof so, "%s/train.so", tmpdir);
   snprintf(hdr, sizeof hdr, "%s/train.h", tmpdir);
   snprintf(exe, sizeof exe, "%s/labels_main", tmpdir);
-  const char *path = DLC_SOURCE_DIR "/examples/softmax.def";
-  char *src = tb_read(path);
-  fe_diagnostics diags;
-  fe_diagnostics_init(&diags);
-  fe_options fo = {.batch = 8};
-  ir_module *m = fe_compile(path, src, strlen(src), &fo, &diags);
-  cr_assert_not_null(m, "%s does not compile", path);
-  fe_diagnostics_free(&diags);
-  free(src);
-  build_library(m, so);
+  build_library(tb_compile_model(DLC_SOURCE_DIR "/examples/softmax.def", 8), so);
 
   char *h = tb_read(hdr);
   cr_expect(strstr(h, "/* input 1: y i32{8}, every value in [0, 10) */"), "%s", h);
@@ -150,15 +140,7 @@ Test(backend_aot, prepared_rows_predict_as_dlc_predict, .timeout = 120) {
   char so[128], exe[128], cmd[2048];
   snprintf(so, sizeof so, "%s/train.so", tmpdir);
   snprintf(exe, sizeof exe, "%s/prepare_main", tmpdir);
-  const char *path = DLC_SOURCE_DIR "/examples/house.def";
-  char *src = tb_read(path);
-  fe_diagnostics diags;
-  fe_diagnostics_init(&diags);
-  ir_module *m = fe_compile(path, src, strlen(src), &(fe_options){0}, &diags);
-  cr_assert_not_null(m, "%s does not compile", path);
-  fe_diagnostics_free(&diags);
-  free(src);
-  build_library(m, so);
+  build_library(tb_compile_model(DLC_SOURCE_DIR "/examples/house.def", 0), so);
 
   int status;
   snprintf(cmd, sizeof cmd, "cd %s && %s train examples/house.def --save %s/w.safetensors --quiet 2>&1 && "

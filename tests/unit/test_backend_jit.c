@@ -4,7 +4,6 @@
  * code generation facts (vector types after O3, libm-exact exp/log/tanh). */
 #include <math.h>
 
-#include "fe.h"
 #include "test_backend_util.h"
 
 #define INPUTS DLC_SOURCE_DIR "/tests/backend/Inputs/"
@@ -149,15 +148,7 @@ Test(backend_jit, every_example_matches_interpreter) {
   for (size_t i = 0; i < sizeof examples / sizeof examples[0]; i++) {
     char path[512];
     snprintf(path, sizeof path, DLC_SOURCE_DIR "/examples/%s", examples[i].file);
-    char *src = tb_read(path);
-    fe_diagnostics diags;
-    fe_diagnostics_init(&diags);
-    fe_options fo = {.batch = 4};
-    ir_module *m = fe_compile(path, src, strlen(src), &fo, &diags);
-    cr_assert_not_null(m, "%s does not compile", path);
-    fe_diagnostics_free(&diags);
-    free(src);
-    check_against_interp(m, examples[i].classes, examples[i].classes, 2);
+    check_against_interp(tb_compile_model(path, 4), examples[i].classes, examples[i].classes, 2);
   }
 }
 

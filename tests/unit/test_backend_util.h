@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "be.h"
+#include "fe.h"
 #include "interp.h"
 #include "ir.h"
 #include "passes.h"
@@ -52,6 +53,19 @@ static inline ir_module *tb_parse_file(const char *path) {
   char *text = tb_read(path);
   ir_module *m = tb_parse(text);
   free(text);
+  return m;
+}
+
+/* A model file through the frontend, at batch `batch` (0: the file's own). */
+static inline ir_module *tb_compile_model(const char *path, int64_t batch) {
+  char *src = tb_read(path);
+  fe_diagnostics diags;
+  fe_diagnostics_init(&diags);
+  fe_options fo = {.batch = batch};
+  ir_module *m = fe_compile(path, src, strlen(src), &fo, &diags);
+  cr_assert_not_null(m, "%s does not compile", path);
+  fe_diagnostics_free(&diags);
+  free(src);
   return m;
 }
 
