@@ -9,16 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "load_symbol.h"
 #include "train.h"
-
-#define LOAD(var, name)                                                        \
-  do {                                                                         \
-    *(void **)&var = dlsym(lib, name);                                         \
-    if (!var) {                                                                \
-      fprintf(stderr, "missing symbol %s\n", name);                            \
-      return 1;                                                                \
-    }                                                                          \
-  } while (0)
 
 static float x[DLC_INPUT_X_NUMEL], out[DLC_PREDICTION_NUMEL];
 static int32_t y[DLC_INPUT_Y_NUMEL];

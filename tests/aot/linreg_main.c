@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "load_symbol.h"
 #include "train.h"
 
 enum { N = 256, EPOCHS = 60 };
@@ -37,15 +38,6 @@ static void closed_form(const float *x, const float *y, double out[3]) {
     }
   for (int i = 0; i < 3; i++) out[i] = a[i][3] / a[i][i];
 }
-
-#define LOAD(var, name)                                                        \
-  do {                                                                         \
-    *(void **)&var = dlsym(lib, name);                                         \
-    if (!var) {                                                                \
-      fprintf(stderr, "missing symbol %s\n", name);                            \
-      return 1;                                                                \
-    }                                                                          \
-  } while (0)
 
 int main(int argc, char **argv) {
   if (argc < 2) {

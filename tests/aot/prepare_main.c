@@ -9,16 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "load_symbol.h"
 #include "train.h"
-
-#define LOAD(var, name)                                                        \
-  do {                                                                         \
-    *(void **)&var = dlsym(lib, name);                                         \
-    if (!var) {                                                                \
-      fprintf(stderr, "missing symbol %s\n", name);                            \
-      return 1;                                                                \
-    }                                                                          \
-  } while (0)
 
 int main(int argc, char **argv) {
   void *lib = argc == 4 ? dlopen(argv[1], RTLD_NOW | RTLD_LOCAL) : NULL;
