@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "rt.h"
+#include "rt_train.h"
 
 enum { FUZZ_MAX_FILES = 8 };
 
@@ -62,6 +63,22 @@ static const char *fuzz_failed(const char *call) {
 static const char *fuzz_bad(const char *call, const char *what) {
   snprintf(fuzz_why, sizeof fuzz_why, "%s: %s", call, what);
   return fuzz_why;
+}
+
+/* s saved as metadata and loaded back into u (the caller frees u): NULL when u holds the same
+ * floats, else what is wrong (`call` names the step, should saving or loading fail). */
+static inline const char *fuzz_standardizer_round_trip(const rt_standardizer *s, rt_standardizer *u,
+                                                       const char *call) {
+  char *mean = NULL, *sd = NULL;
+  const char *bad = NULL;
+  if (rt_standardizer_to_meta(s, &mean, &sd) || rt_standardizer_from_meta(mean, sd, u))
+    bad = fuzz_bad(call, dlc_last_error());
+  else if (u->width != s->width || memcmp(u->mean, s->mean, (size_t)s->width * sizeof *s->mean) ||
+           memcmp(u->std, s->std, (size_t)s->width * sizeof *s->std))
+    bad = "a saved standardisation loads back to other floats";
+  free(mean);
+  free(sd);
+  return bad;
 }
 
 #endif

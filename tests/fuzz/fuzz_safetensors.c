@@ -140,15 +140,7 @@ static const char *st_fuzz_standardizer(const rt_st_file *f) {
   rt_standardizer s, u = {0};
   rt_clear_error();
   if (rt_standardizer_from_meta(mean, sd, &s)) return fuzz_failed("rt_standardizer_from_meta");
-  char *m = NULL, *d = NULL;
-  const char *bad = NULL;
-  if (rt_standardizer_to_meta(&s, &m, &d) || rt_standardizer_from_meta(m, d, &u))
-    bad = fuzz_bad("a saved standardisation", dlc_last_error());
-  else if (u.width != s.width || memcmp(u.mean, s.mean, (size_t)s.width * sizeof *s.mean) ||
-           memcmp(u.std, s.std, (size_t)s.width * sizeof *s.std))
-    bad = "a saved standardisation loads back to other floats";
-  free(m);
-  free(d);
+  const char *bad = fuzz_standardizer_round_trip(&s, &u, "a saved standardisation");
   rt_standardizer_free(&s);
   rt_standardizer_free(&u);
   return bad;
