@@ -213,8 +213,9 @@ static int inputs_valid(const dlc_model_desc *d, unsigned entry, const char *wha
 
 /* Runs one entry point (`which`, its DLC_ENTRY_* bit); NaN (and an error) when the model or
  * the entry is missing, or an input is (inputs_valid). */
-static float run_entry(dlc_model *m, dlc_entry entry, unsigned which, const char *what, int takes_inputs,
-                       const void *const inputs[], void *prediction) {
+static float run_entry(dlc_model *m, dlc_entry entry, unsigned which, const char *what, const void *const inputs[],
+                       void *prediction) {
+  int takes_inputs = which != DLC_ENTRY_APPLY;
   if (!m) {
     rt_set_error("%s: no model", what);
     return NAN;
@@ -241,11 +242,11 @@ static float run_entry(dlc_model *m, dlc_entry entry, unsigned which, const char
 }
 
 float dlc_train_step(dlc_model *model, const void *const inputs[]) {
-  return run_entry(model, model ? model->desc->train_step : NULL, DLC_ENTRY_TRAIN_STEP, "dlc_train_step", 1, inputs, NULL);
+  return run_entry(model, model ? model->desc->train_step : NULL, DLC_ENTRY_TRAIN_STEP, "dlc_train_step", inputs, NULL);
 }
 
 float dlc_eval_loss(dlc_model *model, const void *const inputs[]) {
-  return run_entry(model, model ? model->desc->eval_loss : NULL, DLC_ENTRY_EVAL_LOSS, "dlc_eval_loss", 1, inputs, NULL);
+  return run_entry(model, model ? model->desc->eval_loss : NULL, DLC_ENTRY_EVAL_LOSS, "dlc_eval_loss", inputs, NULL);
 }
 
 void dlc_forward(dlc_model *model, const void *const inputs[], float *output) {
@@ -253,15 +254,15 @@ void dlc_forward(dlc_model *model, const void *const inputs[], float *output) {
     rt_set_error("dlc_forward: no output buffer");
     return;
   }
-  run_entry(model, model ? model->desc->forward : NULL, DLC_ENTRY_FORWARD, "dlc_forward", 1, inputs, output);
+  run_entry(model, model ? model->desc->forward : NULL, DLC_ENTRY_FORWARD, "dlc_forward", inputs, output);
 }
 
 float dlc_gradients(dlc_model *model, const void *const inputs[]) {
-  return run_entry(model, model ? model->desc->gradients : NULL, DLC_ENTRY_GRADIENTS, "dlc_gradients", 1, inputs, NULL);
+  return run_entry(model, model ? model->desc->gradients : NULL, DLC_ENTRY_GRADIENTS, "dlc_gradients", inputs, NULL);
 }
 
 void dlc_apply(dlc_model *model) {
-  run_entry(model, model ? model->desc->apply : NULL, DLC_ENTRY_APPLY, "dlc_apply", 0, NULL, NULL);
+  run_entry(model, model ? model->desc->apply : NULL, DLC_ENTRY_APPLY, "dlc_apply", NULL, NULL);
 }
 
 float *dlc_grad_buffer(dlc_model *model, int64_t *count) {
