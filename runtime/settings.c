@@ -52,11 +52,15 @@ static char *dup_n(const char *s, size_t n) {
   return t;
 }
 
-/* Appends item (and, to a CALL, its keyword); frees both on failure. */
+/* Appends item (and, to a CALL, its keyword); frees both on failure. The capacity doubles
+ * when n reaches a power of two, so that a range of a million columns (c0..c999999) is
+ * pushed in linear time, not quadratic. */
 static int push(rt_val *list, rt_val item, char *key) {
-  rt_val *items = realloc(list->items, (size_t)(list->n + 1) * sizeof *items);
+  int n = list->n, full = (n & (n - 1)) == 0;
+  size_t cap = n ? 2 * (size_t)n : 1;
+  rt_val *items = full ? realloc(list->items, cap * sizeof *items) : list->items;
   if (items) list->items = items;
-  char **keys = items && list->kind == RT_VAL_CALL ? realloc(list->keys, (size_t)(list->n + 1) * sizeof *keys) : NULL;
+  char **keys = items && list->kind == RT_VAL_CALL ? full ? realloc(list->keys, cap * sizeof *keys) : list->keys : NULL;
   if (keys) list->keys = keys;
   if (!items || (list->kind == RT_VAL_CALL && !keys)) {
     rt_val_free(&item);
