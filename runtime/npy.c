@@ -104,6 +104,12 @@ static int parse_header(const char *path, cursor *c, int *dtype, int *rank, int6
     char key[32], val[32];
     if (read_str(c, key, sizeof key) != 0) return header_error(path, "expected a quoted key");
     if (!eat(c, ':')) return header_error(path, "expected ':'");
+    /* One value per key: a second 'shape' would leave the first one's extra dimensions. */
+    if ((!strcmp(key, "descr") && have_descr) || (!strcmp(key, "fortran_order") && have_order) ||
+        (!strcmp(key, "shape") && have_shape)) {
+      rt_set_error("%s: malformed .npy header: '%s' appears twice", path, key);
+      return -1;
+    }
     if (!strcmp(key, "descr")) {
       if (read_str(c, val, sizeof val) != 0) return header_error(path, "'descr' is not a simple type string");
       *dtype = -1;

@@ -345,6 +345,9 @@ static int read_column(rt_prep *p, const jv *o, prep_col *c) {
     if ((mean != NULL) != (std != NULL) || (std && !(std->num > 0)) || (mean != NULL) != (p->standardize != 0))
       return bad("a numeric column's mean and deviation do not match the standardize setting");
     if (mean) c->scaled = 1, c->mean = (float)mean->num, c->std = (float)std->num;
+    /* Beyond f32's range they would be inf, which the matrix cannot hold nor JSON save. */
+    if (!isfinite(c->fill) || !isfinite(c->mean) || !isfinite(c->std))
+      return bad("a numeric column's fill value, mean or deviation is out of range for f32");
     if (c->policy.kind != RT_MISSING_ERROR && !c->has_fill)
       return bad("a numeric column that fills missing values has no fill value");
     return 0;

@@ -381,6 +381,13 @@ static int parse_tensor(jcur *c, st_entry *e) {
       return jerr(c, "expected ':'");
     }
     int rc = 0;
+    /* One value per key: a second "shape" would leave the first one's extra dimensions. */
+    if ((!strcmp(key, "dtype") && have_dtype) || (!strcmp(key, "shape") && have_shape) ||
+        (!strcmp(key, "data_offsets") && have_offsets)) {
+      rt_set_error("%s: tensor '%s': \"%s\" appears twice", c->path, e->name, key);
+      free(key);
+      return -1;
+    }
     if (!strcmp(key, "dtype")) {
       char *d;
       if ((rc = jstring(c, &d)) == 0) {

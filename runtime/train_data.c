@@ -491,7 +491,7 @@ static int parse_floats(const char *what, const char *s, float **out, int64_t *n
     const char *e = p;
     while (*e && *e != ',' && *e != ']' && *e != ' ') e++;
     double v;
-    if (*n >= cap || rt_parse_number(p, (size_t)(e - p), &v)) goto bad;
+    if (*n >= cap || rt_parse_number(p, (size_t)(e - p), &v) || !isfinite((float)v)) goto bad; /* f32s */
     (*out)[(*n)++] = (float)v;
     p = e;
     while (*p == ' ') p++;
