@@ -106,14 +106,14 @@ int dlc_param(const dlc_model *model, int index, dlc_tensor *out); /* 0 on succe
 int dlc_save(const dlc_model *model, const char *path);
 int dlc_load(dlc_model *model, const char *path);
 
-/* New rows for the model, prepared as its training data were, when its data source
- * prepares them (missing values, categorical columns: docs/data.md): the checkpoint
- * (`dlc train --save`, dlc_save) records what training learned (the columns read, fill
- * values, categories, means and deviations), and every row of the CSV file at csv_path
- * comes out as `dlc predict` prepares it, in file order; a label column is not read.
- * *x (malloc'd; the caller frees it) gets *rows rows of the model's first input's width.
- * 0 on success, otherwise dlc_last_error() says why (no preparation in the checkpoint, a
- * column the file lacks, a value or category the preparation's policy refuses). */
+/* New rows for a model trained on a CSV file, prepared as its training data were: the
+ * checkpoint of `dlc train --save` records what training learned (the columns read, in the
+ * model's order; fill values and categories where the data source prepares its rows, see
+ * docs/data.md; means and deviations where it standardises them), and every row of the CSV
+ * file at csv_path comes out as `dlc predict` prepares it, in file order; a label column
+ * is not read. *x (malloc'd; the caller frees it) gets *rows rows of the model's first
+ * input's width. 0 on success, otherwise dlc_last_error() says why (a checkpoint that names
+ * no columns, a column the file lacks, a value or category the policy refuses). */
 int dlc_prepare_csv(const dlc_model *model, const char *checkpoint, const char *csv_path, float **x, int64_t *rows);
 
 const char *dlc_last_error(void);

@@ -128,6 +128,17 @@ int rt_prep_to_json(const rt_prep *p, char **json) {
   return finish(&b, json);
 }
 
+int rt_columns_to_json(char *const *names, int n, char **json) {
+  buf b = {0};
+  add(&b, "[");
+  for (int j = 0; j < n; j++) {
+    if (j) add(&b, ", ");
+    add_str(&b, names[j]);
+  }
+  add(&b, "]");
+  return finish(&b, json);
+}
+
 int rt_prep_layout_json(const rt_prep *p, char **json) {
   *json = NULL;
   if (need_fitted(p)) return -1;
@@ -441,6 +452,31 @@ done:
     prep_clear_settings(p);
   }
   return status;
+}
+
+int rt_columns_from_json(const char *json, char ***names, int *n) {
+  *names = NULL;
+  *n = 0;
+  jv root;
+  jreader r = {.p = json};
+  int ok = !jvalue(&r, &root) && (jws(&r), !*r.p) && root.kind == J_ARR;
+  for (int j = 0; ok && j < root.n; j++) ok = root.items[j].kind == J_STR;
+  if (!ok) {
+    jv_free(&root);
+    rt_set_error("checkpoint metadata %s is not a list of column names", RT_META_FEATURES);
+    return -1;
+  }
+  if (!(*names = calloc((size_t)(root.n ? root.n : 1), sizeof **names))) {
+    jv_free(&root);
+    return prep_oom();
+  }
+  for (int j = 0; j < root.n; j++) { /* the strings move out of the tree */
+    (*names)[j] = root.items[j].s;
+    root.items[j].s = NULL;
+  }
+  *n = root.n;
+  jv_free(&root);
+  return 0;
 }
 
 int rt_prep_from_file(rt_prep *p, rt_st_file *f) {

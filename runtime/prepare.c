@@ -13,6 +13,54 @@ static int64_t feature_width(const dlc_model_desc *d) {
   return rt_numel(d->inputs[0].rank, d->inputs[0].shape) / d->inputs[0].shape[0];
 }
 
+static int width_error(const char *checkpoint, const char *what, int64_t width, const dlc_model_desc *d) {
+  rt_set_error("dlc_prepare_csv: %s's %s makes rows of %lld values, the model's input '%s' takes %lld", checkpoint,
+               what, (long long)width, d->ninputs ? d->inputs[0].name : "?", (long long)feature_width(d));
+  return -1;
+}
+
+/* A model trained on CSV columns read as plain numbers: the checkpoint names the columns
+ * (RT_META_FEATURES) and holds their mean and deviation where training standardised them. */
+static int read_plain(const dlc_model_desc *d, const char *checkpoint, rt_st_file *ck, const char *csv_path,
+                      rt_csv_table *t) {
+  const char *names_json = rt_st_meta_get(ck, RT_META_FEATURES);
+  const char *mean = rt_st_meta_get(ck, RT_META_MEAN), *sd = rt_st_meta_get(ck, RT_META_STD);
+  if (!names_json) {
+    rt_set_error("dlc_prepare_csv: %s names no feature columns (neither metadata \"%s\" nor \"%s\"): its model "
+                 "was not trained on a CSV file, or by a dlc older than these metadata",
+                 checkpoint, RT_META_PREP, RT_META_FEATURES);
+    return -1;
+  }
+  if (!mean != !sd) {
+    rt_set_error("dlc_prepare_csv: %s holds %s without %s", checkpoint, mean ? RT_META_MEAN : RT_META_STD,
+                 mean ? RT_META_STD : RT_META_MEAN);
+    return -1;
+  }
+  char **names;
+  int n, status = -1;
+  rt_standardizer s = {0};
+  if (rt_columns_from_json(names_json, &names, &n)) return -1;
+  if (n != feature_width(d)) {
+    width_error(checkpoint, "feature list", n, d);
+    goto done;
+  }
+  if (mean && rt_standardizer_from_meta(mean, sd, &s)) goto done;
+  if (mean && s.width != n) {
+    width_error(checkpoint, "standardisation", s.width, d);
+    goto done;
+  }
+  rt_csv_options opt = {.features = (const char *const *)names, .nfeatures = n}; /* no label */
+  if (rt_csv_read(csv_path, &opt, t)) goto done;
+  for (int64_t r = 0; r < t->rows * s.width; r += s.width) /* as rt_standardizer_apply */
+    for (int64_t j = 0; j < s.width; j++) t->x[r + j] = (t->x[r + j] - s.mean[j]) / s.std[j];
+  status = 0;
+done:
+  rt_standardizer_free(&s);
+  for (int j = 0; j < n; j++) free(names[j]);
+  free(names);
+  return status;
+}
+
 int dlc_prepare_csv(const dlc_model *model, const char *checkpoint, const char *csv_path, float **x, int64_t *rows) {
   if (!model || !checkpoint || !csv_path || !x || !rows) {
     rt_set_error("dlc_prepare_csv: no model, checkpoint, file or output given");
@@ -28,20 +76,19 @@ int dlc_prepare_csv(const dlc_model *model, const char *checkpoint, const char *
   int status = -1, has = 0;
   if (!p) {
     rt_set_error("out of memory");
-  } else if (!rt_st_open(checkpoint, &ck) && (has = rt_prep_from_file(p, ck)) == 0) {
-    rt_set_error("dlc_prepare_csv: %s records no preparation (metadata \"%s\", written when the data source has "
-                 "missing or categorical settings); its model reads the feature columns as numbers, standardised "
-                 "with the checkpoint's \"%s\" and \"%s\" where it has them",
-                 checkpoint, RT_META_PREP, RT_META_MEAN, RT_META_STD);
-  } else if (has > 0 && rt_prep_width(p) != feature_width(d)) {
-    rt_set_error("dlc_prepare_csv: %s's preparation makes rows of %lld values, the model's input '%s' takes %lld",
-                 checkpoint, (long long)rt_prep_width(p), d->ninputs ? d->inputs[0].name : "?",
-                 (long long)feature_width(d));
-  } else if (has > 0 && !rt_prep_read_csv(csv_path, &opt, p, &t)) {
+  } else if (rt_st_open(checkpoint, &ck) || (has = rt_prep_from_file(p, ck)) < 0) {
+    /* the error is set */
+  } else if (has == 0) {
+    status = read_plain(d, checkpoint, ck, csv_path, &t);
+  } else if (rt_prep_width(p) != feature_width(d)) {
+    width_error(checkpoint, "preparation", rt_prep_width(p), d);
+  } else {
+    status = rt_prep_read_csv(csv_path, &opt, p, &t);
+  }
+  if (status == 0) {
     *x = t.x;
     *rows = t.rows;
     t.x = NULL;
-    status = 0;
   }
   rt_csv_free(&t);
   if (ck) rt_st_close(ck);

@@ -126,6 +126,9 @@ const char *rt_prep_output_name(const rt_prep *p, int64_t j);
 
 /* The metadata key of a checkpoint's preparation. */
 #define RT_META_PREP "dlc.prep"
+/* The key of the header names of the feature columns, in input order, when training read a
+ * CSV file through the plain numeric reader (a preparation records its own columns). */
+#define RT_META_FEATURES "dlc.features"
 
 /* Everything learned and every setting, as a JSON object (malloc'd) whose numbers read
  * back as the same floats, so a loaded preparation gives the same matrix bit for bit. */
@@ -134,6 +137,10 @@ int rt_prep_to_json(const rt_prep *p, char **json);
 int rt_prep_from_json(rt_prep *p, const char *json);
 /* A checkpoint's preparation: 1 and p loaded when it has one, 0 when it has none. */
 int rt_prep_from_file(rt_prep *p, rt_st_file *f);
+/* RT_META_FEATURES's value: a JSON list of column names (malloc'd) ... */
+int rt_columns_to_json(char *const *names, int n, char **json);
+/* ... and back: *names and each of them malloc'd. */
+int rt_columns_from_json(const char *json, char ***names, int *n);
 /* The expanded input layout, column by column, for C programs that link the runtime (nothing
  * writes it yet; train.so users prepare rows with dlc_prepare_csv):
  * {"width": 4, "columns": [{"index": 0, "name": "rooms", "source": "rooms",

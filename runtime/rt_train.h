@@ -76,6 +76,9 @@ typedef struct {
   int label;          /* index of the label array, or -1 (a model with only features) */
   int unlabeled;      /* the file had no label column: the label array holds zeros */
   int32_t nclasses;   /* integer labels: 1 + the largest label; else 0 */
+  char **feature_names; /* CSV: the header names of array 0's columns; NULL from other
+                           sources and in rt_data_take's copies */
+  int nfeatures;
 } rt_dataset;
 
 /* Reads the data a spec describes into arrays shaped for `desc`'s inputs (features

@@ -22,6 +22,8 @@ void rt_data_free(rt_dataset *d) {
     free(d->arrays[a].name);
     free(d->arrays[a].data);
   }
+  for (int j = 0; j < d->nfeatures && d->feature_names; j++) free(d->feature_names[j]);
+  free(d->feature_names);
   memset(d, 0, sizeof *d);
   d->label = -1;
 }
@@ -191,6 +193,9 @@ static int load_csv(const rt_data_spec *spec, const dlc_model_desc *desc, int al
   }
   if (convert(spec->path, DLC_F32, t.x, out->arrays[0].dtype, out->arrays[0].data, t.rows * t.nfeatures))
     goto free_table;
+  out->feature_names = t.feature_names;
+  out->nfeatures = t.nfeatures;
+  t.feature_names = NULL;
   out->unlabeled = label < 0 && out->label >= 0;
   if (label >= 0) {
     if (out->arrays[label].width != 1) {

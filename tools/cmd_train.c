@@ -457,7 +457,7 @@ int cmd_train(int argc, char **argv) {
   rt_prep *prep = NULL;
   rt_st_file *loaded = NULL;
   dlc_model *model = NULL;
-  char *mean_json = NULL, *std_json = NULL, *prep_json = NULL;
+  char *mean_json = NULL, *std_json = NULL, *prep_json = NULL, *features_json = NULL;
   run r = {.a = &a, .tty = !a.quiet && isatty(STDOUT_FILENO), .world = &world};
   bool have_test = false;
   int64_t skip_steps = 0;
@@ -527,6 +527,11 @@ int cmd_train(int argc, char **argv) {
     }
   }
   if (!drv_data_load(CMD, &spec, desc, seed, false, &all)) goto done;
+  /* Which columns were read, for programs that prepare new rows (dlc_prepare_csv). */
+  if (!spec.prep && all.feature_names && rt_columns_to_json(all.feature_names, all.nfeatures, &features_json)) {
+    fprintf(stderr, "dlc train: error: %s\n", dlc_last_error());
+    goto done;
+  }
   if (a.test) {
     if (rt_data_spec_for_file(a.test, &spec, &test_spec) ||
         rt_data_load(&test_spec, desc, seed, false, &test)) {
@@ -607,6 +612,7 @@ int cmd_train(int argc, char **argv) {
     }
     r.meta[r.nmeta++] = (rt_meta){RT_META_PREP, prep_json};
   }
+  if (features_json) r.meta[r.nmeta++] = (rt_meta){RT_META_FEATURES, features_json};
   if (a.metrics && !(r.metrics = fopen(a.metrics, "w"))) {
     fprintf(stderr, "dlc train: error: cannot write the metrics file '%s'\n", a.metrics);
     goto done;
@@ -704,6 +710,7 @@ done:
   free(mean_json);
   free(std_json);
   free(prep_json);
+  free(features_json);
   rt_st_close(loaded);
   dlc_destroy(model);
   rt_standardizer_free(&stdz);

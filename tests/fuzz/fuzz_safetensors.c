@@ -4,8 +4,9 @@
  * shape, rt_st_find finds it by its name, rt_st_read reads exactly its bytes (and refuses
  * another size), rt_st_load_into takes the file's own tensors (and refuses a list that
  * lacks one), every metadata key is found by rt_st_meta_get. A checkpoint's preparation
- * (dlc.prep) and standardisation (dlc.standardize.*) either fail with a message or load,
- * and what loaded saves to text that loads back the same. What the file holds saves
+ * (dlc.prep), standardisation (dlc.standardize.*) and feature columns (dlc.features)
+ * either fail with a message or load, and what loaded saves to text that loads back the
+ * same. What the file holds saves
  * (rt_st_save) to a file that opens to the same tensors and metadata, unless saving
  * refuses it with a message. Never a crash, a leak or a hang.
  *
@@ -146,6 +147,28 @@ static const char *st_fuzz_standardizer(const rt_st_file *f) {
   return bad;
 }
 
+/* A checkpoint's feature columns: refused with a message, or read, and then their text
+ * reads back to the same names. */
+static const char *st_fuzz_features(const rt_st_file *f) {
+  const char *json = rt_st_meta_get(f, RT_META_FEATURES);
+  if (!json) return NULL;
+  char **names = NULL, **again = NULL, *text = NULL;
+  int n = 0, m = 0;
+  rt_clear_error();
+  if (rt_columns_from_json(json, &names, &n)) return fuzz_failed("rt_columns_from_json");
+  const char *bad = NULL;
+  if (rt_columns_to_json(names, n, &text) || rt_columns_from_json(text, &again, &m))
+    bad = fuzz_bad("saving and reading back feature columns", dlc_last_error());
+  for (int j = 0; !bad && j < n; j++)
+    if (m != n || strcmp(names[j], again[j])) bad = "saved feature columns read back to others";
+  for (int j = 0; j < n; j++) free(names[j]);
+  for (int j = 0; j < m; j++) free(again[j]);
+  free(names);
+  free(again);
+  free(text);
+  return bad;
+}
+
 /* g holds what ts and f's metadata hold. */
 static const char *st_fuzz_same(rt_st_file *g, const st_fuzz_tensors *ts, const rt_st_file *f) {
   if (rt_st_count(g) != ts->n || rt_st_meta_count(g) != rt_st_meta_count(f)) return "another number of entries";
@@ -208,6 +231,7 @@ static const char *st_fuzz_check(const uint8_t *data, size_t size, bool *opened)
   if (!bad) bad = st_fuzz_load_into(f, &ts);
   if (!bad) bad = st_fuzz_prep(f);
   if (!bad) bad = st_fuzz_standardizer(f);
+  if (!bad) bad = st_fuzz_features(f);
   if (!bad) bad = st_fuzz_round_trip(f, &ts);
   st_fuzz_free(&ts);
   rt_st_close(f);

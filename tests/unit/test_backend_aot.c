@@ -129,6 +129,39 @@ Test(backend_aot, labels_outside_the_classes_are_refused) {
   rmdir(tmpdir);
 }
 
+/* Trains `model` (its path from `dir`) with dlc train --save, builds its train.so, and
+ * expects tests/aot/prepare_main.c's predictions for `csv` through dlc_prepare_csv to be
+ * dlc predict's, digit for digit. The program's path is left in exe. */
+static void expect_prepared_as_predicted(const char *dir, const char *model, const char *csv, char *exe,
+                                         size_t exe_size) {
+  const char *dlc = getenv("DLC") ? getenv("DLC") : DLC_BINARY_DIR "/dlc";
+  char so[128], def[512], cmd[2048];
+  snprintf(so, sizeof so, "%s/train.so", tmpdir);
+  snprintf(exe, exe_size, "%s/prepare_main", tmpdir);
+  snprintf(def, sizeof def, "%s/%s", dir, model);
+  build_library(tb_compile_model(def, 0), so);
+
+  int status;
+  snprintf(cmd, sizeof cmd, "cd %s && %s train %s --save %s/w.safetensors --quiet 2>&1 && "
+           "cc -std=c17 -Wall -Wextra -Werror -O1 -I%s -o %s %s/tests/aot/prepare_main.c -ldl 2>&1",
+           dir, dlc, model, tmpdir, tmpdir, exe, DLC_SOURCE_DIR);
+  char *out = run(cmd, &status);
+  cr_assert_eq(status, 0, "training, or compiling the user program: %s", out);
+  free(out);
+
+  snprintf(cmd, sizeof cmd, "%s %s %s/w.safetensors %s", exe, so, tmpdir, csv);
+  char *mine = run(cmd, &status);
+  cr_expect_eq(status, 0, "%s", mine);
+  snprintf(cmd, sizeof cmd, "cd %s && %s predict %s --load %s/w.safetensors --data %s 2>/dev/null | tail -n +2",
+           dir, dlc, model, tmpdir, csv);
+  char *theirs = run(cmd, &status);
+  cr_expect_eq(status, 0);
+  cr_expect(strlen(mine) > 16 * 2, "16 predictions or more: %s", mine);
+  cr_expect_str_eq(mine, theirs, "train.so with dlc_prepare_csv and dlc predict differ");
+  free(mine);
+  free(theirs);
+}
+
 /* dlc_prepare_csv from train.so: a checkpoint of `dlc train --save` prepares a CSV with
  * missing values and a categorical column (examples/house.def) into rows whose predictions
  * are dlc predict's, digit for digit (tests/aot/prepare_main.c); a file without one of the
@@ -136,37 +169,50 @@ Test(backend_aot, labels_outside_the_classes_are_refused) {
 Test(backend_aot, prepared_rows_predict_as_dlc_predict, .timeout = 120) {
   snprintf(tmpdir, sizeof tmpdir, "/tmp/dlc-aot-test-XXXXXX");
   cr_assert_not_null(mkdtemp(tmpdir));
-  const char *dlc = getenv("DLC") ? getenv("DLC") : DLC_BINARY_DIR "/dlc";
-  char so[128], exe[128], cmd[2048];
-  snprintf(so, sizeof so, "%s/train.so", tmpdir);
-  snprintf(exe, sizeof exe, "%s/prepare_main", tmpdir);
-  build_library(tb_compile_model(DLC_SOURCE_DIR "/examples/house.def", 0), so);
+  char exe[128], cmd[2048];
+  expect_prepared_as_predicted(DLC_SOURCE_DIR, "examples/house.def", DLC_SOURCE_DIR "/examples/data/house_tiny.csv",
+                               exe, sizeof exe);
 
   int status;
-  snprintf(cmd, sizeof cmd, "cd %s && %s train examples/house.def --save %s/w.safetensors --quiet 2>&1 && "
-           "cc -std=c17 -Wall -Wextra -Werror -O1 -I%s -o %s tests/aot/prepare_main.c -ldl 2>&1",
-           DLC_SOURCE_DIR, dlc, tmpdir, tmpdir, exe);
+  snprintf(cmd, sizeof cmd, "printf 'rooms,area,price\\n3,120,100000\\n' > %s/no_alley.csv && %s %s/train.so "
+           "%s/w.safetensors %s/no_alley.csv 2>&1", tmpdir, exe, tmpdir, tmpdir, tmpdir);
   char *out = run(cmd, &status);
-  cr_assert_eq(status, 0, "training, or compiling the user program: %s", out);
-  free(out);
-
-  snprintf(cmd, sizeof cmd, "%s %s %s/w.safetensors %s/examples/data/house_tiny.csv", exe, so, tmpdir, DLC_SOURCE_DIR);
-  char *mine = run(cmd, &status);
-  cr_expect_eq(status, 0, "%s", mine);
-  snprintf(cmd, sizeof cmd, "cd %s && %s predict examples/house.def --load %s/w.safetensors 2>/dev/null | tail -n +2",
-           DLC_SOURCE_DIR, dlc, tmpdir);
-  char *theirs = run(cmd, &status);
-  cr_expect_eq(status, 0);
-  cr_expect(strlen(mine) > 24 * 2, "24 predictions: %s", mine);
-  cr_expect_str_eq(mine, theirs, "train.so with dlc_prepare_csv and dlc predict differ");
-  free(mine);
-  free(theirs);
-
-  snprintf(cmd, sizeof cmd, "printf 'rooms,area,price\\n3,120,100000\\n' > %s/no_alley.csv && %s %s %s/w.safetensors "
-           "%s/no_alley.csv 2>&1", tmpdir, exe, so, tmpdir, tmpdir);
-  out = run(cmd, &status);
   cr_expect_neq(status, 0, "%s", out);
   cr_expect(strstr(out, "no column named \"alley\""), "%s", out);
+  free(out);
+
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  cr_expect_eq(system(cmd), 0);
+}
+
+/* A model whose data line only standardises reads its columns as plain numbers: the
+ * checkpoint names them (dlc.features, in the order the model takes them, here not the
+ * file's) beside their means and deviations, and dlc_prepare_csv reads and scales new rows
+ * as dlc predict does, whatever the order of the new file's columns. */
+Test(backend_aot, standardized_columns_prepare_as_dlc_predict, .timeout = 120) {
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/dlc-aot-test-XXXXXX");
+  cr_assert_not_null(mkdtemp(tmpdir));
+  char exe[128], cmd[2048];
+  snprintf(cmd, sizeof cmd,
+           "head -n 33 %s/examples/data/digits.csv > %s/digits32.csv && "
+           "cut -d, -f65,44,21,22,29,37 %s/examples/data/digits.csv | head -n 17 > %s/new.csv && "
+           "printf 'model digit\\nbatch = 8\\ninput x: f32[batch, 5]\\nlabel y: f32[batch, 1]\\n"
+           "param w: f32[5, 1] = zeros\\nparam b: f32[1] = zeros\\nyhat = x @ w + b\\noutput yhat\\n"
+           "loss 0.5 * mean((yhat - y) ^ 2)\\noptimizer sgd(lr = 0.01)\\ntrain epochs = 3\\n"
+           "data csv(\"digits32.csv\", features = [pixel43, pixel20, pixel21, pixel28, pixel36], label = label, "
+           "standardize = true)\\n' > %s/digit.def",
+           DLC_SOURCE_DIR, tmpdir, DLC_SOURCE_DIR, tmpdir, tmpdir);
+  cr_assert_eq(system(cmd), 0, "%s", cmd);
+  char csv[128];
+  snprintf(csv, sizeof csv, "%s/new.csv", tmpdir);
+  expect_prepared_as_predicted(tmpdir, "digit.def", csv, exe, sizeof exe);
+
+  snprintf(cmd, sizeof cmd, "cut -d, -f1-3,5 %s > %s/short.csv && %s %s/train.so %s/w.safetensors %s/short.csv 2>&1",
+           csv, tmpdir, exe, tmpdir, tmpdir, tmpdir);
+  int status;
+  char *out = run(cmd, &status);
+  cr_expect_neq(status, 0, "%s", out);
+  cr_expect(strstr(out, "no column named \"pixel36\""), "%s", out);
   free(out);
 
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

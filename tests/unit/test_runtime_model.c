@@ -422,8 +422,8 @@ Test(model, labels_outside_the_classes_are_refused_before_the_step) {
             dlc_last_error());
 }
 
-/* dlc_prepare_csv needs the preparation a checkpoint of a preparing model records. */
-Test(model, preparing_rows_needs_a_recorded_preparation, .init = make_tmpdir, .fini = remove_tmpdir) {
+/* dlc_prepare_csv needs the columns (and preparation) a checkpoint of `dlc train` records. */
+Test(model, preparing_rows_needs_recorded_columns, .init = make_tmpdir, .fini = remove_tmpdir) {
   char path[128], csv[128];
   snprintf(path, sizeof path, "%s/plain.safetensors", tmpdir);
   snprintf(csv, sizeof csv, "%s/rows.csv", tmpdir);
@@ -436,7 +436,7 @@ Test(model, preparing_rows_needs_a_recorded_preparation, .init = make_tmpdir, .f
   float *x = (float *)1;
   int64_t rows = 7;
   cr_assert_eq(dlc_prepare_csv(m, path, csv, &x, &rows), -1);
-  cr_assert(strstr(dlc_last_error(), "plain.safetensors records no preparation (metadata \"dlc.prep\""), "%s",
+  cr_assert(strstr(dlc_last_error(), "plain.safetensors names no feature columns (neither metadata \"dlc.prep\" nor \"dlc.features\")"), "%s",
             dlc_last_error());
   cr_assert(x == NULL && rows == 0, "outputs cleared on failure");
   cr_assert_eq(dlc_prepare_csv(m, "/nonexistent.safetensors", csv, &x, &rows), -1);
