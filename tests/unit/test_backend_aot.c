@@ -162,6 +162,19 @@ static void expect_prepared_as_predicted(const char *dir, const char *model, con
   free(theirs);
 }
 
+/* The rows `make_csv` prints, given to the program of expect_prepared_as_predicted: refused
+ * with a message that holds `want`. */
+static void expect_prepare_refuses(const char *exe, const char *make_csv, const char *want) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s > %s/refused.csv && %s %s/train.so %s/w.safetensors %s/refused.csv 2>&1", make_csv,
+           tmpdir, exe, tmpdir, tmpdir, tmpdir);
+  int status;
+  char *out = run(cmd, &status);
+  cr_expect_neq(status, 0, "%s", out);
+  cr_expect(strstr(out, want), "%s", out);
+  free(out);
+}
+
 /* dlc_prepare_csv from train.so: a checkpoint of `dlc train --save` prepares a CSV with
  * missing values and a categorical column (examples/house.def) into rows whose predictions
  * are dlc predict's, digit for digit (tests/aot/prepare_main.c); a file without one of the
@@ -173,13 +186,7 @@ Test(backend_aot, prepared_rows_predict_as_dlc_predict, .timeout = 120) {
   expect_prepared_as_predicted(DLC_SOURCE_DIR, "examples/house.def", DLC_SOURCE_DIR "/examples/data/house_tiny.csv",
                                exe, sizeof exe);
 
-  int status;
-  snprintf(cmd, sizeof cmd, "printf 'rooms,area,price\\n3,120,100000\\n' > %s/no_alley.csv && %s %s/train.so "
-           "%s/w.safetensors %s/no_alley.csv 2>&1", tmpdir, exe, tmpdir, tmpdir, tmpdir);
-  char *out = run(cmd, &status);
-  cr_expect_neq(status, 0, "%s", out);
-  cr_expect(strstr(out, "no column named \"alley\""), "%s", out);
-  free(out);
+  expect_prepare_refuses(exe, "printf 'rooms,area,price\\n3,120,100000\\n'", "no column named \"alley\"");
 
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   cr_expect_eq(system(cmd), 0);
@@ -207,13 +214,8 @@ Test(backend_aot, standardized_columns_prepare_as_dlc_predict, .timeout = 120) {
   snprintf(csv, sizeof csv, "%s/new.csv", tmpdir);
   expect_prepared_as_predicted(tmpdir, "digit.def", csv, exe, sizeof exe);
 
-  snprintf(cmd, sizeof cmd, "cut -d, -f1-3,5 %s > %s/short.csv && %s %s/train.so %s/w.safetensors %s/short.csv 2>&1",
-           csv, tmpdir, exe, tmpdir, tmpdir, tmpdir);
-  int status;
-  char *out = run(cmd, &status);
-  cr_expect_neq(status, 0, "%s", out);
-  cr_expect(strstr(out, "no column named \"pixel36\""), "%s", out);
-  free(out);
+  snprintf(cmd, sizeof cmd, "cut -d, -f1-3,5 %s", csv);
+  expect_prepare_refuses(exe, cmd, "no column named \"pixel36\"");
 
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   cr_expect_eq(system(cmd), 0);
