@@ -51,9 +51,9 @@ static int read_plain(const dlc_model_desc *d, const char *checkpoint, rt_st_fil
   }
   rt_csv_options opt = {.features = (const char *const *)names, .nfeatures = n}; /* no label */
   if (rt_csv_read(csv_path, &opt, t)) goto done;
-  for (int64_t r = 0; r < t->rows * s.width; r += s.width) /* as rt_standardizer_apply */
-    for (int64_t j = 0; j < s.width; j++) t->x[r + j] = (t->x[r + j] - s.mean[j]) / s.std[j];
-  status = 0;
+  /* The table's matrix, as the one array of a data set that the standardisation scales. */
+  rt_dataset rows = {.rows = t->rows, .narrays = 1, .arrays[0] = {.dtype = DLC_F32, .width = n, .data = t->x}};
+  status = mean && rt_standardizer_apply(&s, &rows) ? -1 : 0;
 done:
   rt_standardizer_free(&s);
   for (int j = 0; j < n; j++) free(names[j]);
