@@ -116,19 +116,6 @@ static int write_rows(void *ctx, int64_t first, int64_t n, int64_t width, const 
   return 0;
 }
 
-/* A CSV source that names no feature columns (every column but the label, in file order)
- * reads the columns training read, by name, where the checkpoint records them: a file with
- * its columns in another order, or with others besides, gives the same features. */
-static bool read_recorded_columns(const char *checkpoint, rt_st_file *ck, rt_data_spec *spec) {
-  const char *json = rt_st_meta_get(ck, RT_META_FEATURES);
-  if (spec->kind != RT_SOURCE_CSV || spec->prep || spec->features || !json) return true;
-  if (rt_columns_from_json(json, &spec->features, &spec->nfeatures)) {
-    fprintf(stderr, "dlc predict: error: %s: %s\n", checkpoint, dlc_last_error());
-    return false;
-  }
-  return true;
-}
-
 int cmd_predict(int argc, char **argv) {
   predict_args a = {0};
   int status = parse_args(argc, argv, &a);
@@ -171,7 +158,7 @@ int cmd_predict(int argc, char **argv) {
                     "to do it with\n", "missing values or categorical columns", a.load, RT_META_PREP);
     goto done;
   }
-  if (!read_recorded_columns(a.load, ck, &spec)) goto done;
+  if (!drv_recorded_columns(CMD, a.load, ck, &spec)) goto done;
   if (!drv_data_load(CMD, &spec, desc, 0, true, &data)) goto done;
 
   const char *mean = rt_st_meta_get(ck, RT_META_MEAN), *sd = rt_st_meta_get(ck, RT_META_STD);

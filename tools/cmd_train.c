@@ -526,7 +526,9 @@ int cmd_train(int argc, char **argv) {
       goto done;
     }
   }
-  if (!drv_data_load(CMD, &spec, desc, seed, false, &all)) goto done;
+  if (!drv_recorded_columns(CMD, a.load, loaded, &spec) || !drv_data_load(CMD, &spec, desc, seed, false, &all) ||
+      !drv_read_columns(CMD, &all, &spec))
+    goto done;
   /* Which columns were read, for programs that prepare new rows (dlc_prepare_csv). */
   if (!spec.prep && all.feature_names && rt_columns_to_json(all.feature_names, all.nfeatures, &features_json)) {
     fprintf(stderr, "dlc train: error: %s\n", dlc_last_error());

@@ -91,6 +91,39 @@ bool drv_data_spec(const char *cmd, const ir_module *m, const char *model_path, 
   return true;
 }
 
+/* A CSV source read as every column but the label, in file order. */
+static bool names_no_columns(const rt_data_spec *spec) {
+  return spec->kind == RT_SOURCE_CSV && !spec->prep && !spec->features;
+}
+
+bool drv_recorded_columns(const char *cmd, const char *checkpoint, rt_st_file *ck, rt_data_spec *spec) {
+  const char *json = ck ? rt_st_meta_get(ck, RT_META_FEATURES) : NULL;
+  if (!names_no_columns(spec) || !json) return true;
+  if (rt_columns_from_json(json, &spec->features, &spec->nfeatures)) {
+    fprintf(stderr, "dlc %s: error: %s: %s\n", cmd, checkpoint, dlc_last_error());
+    return false;
+  }
+  return true;
+}
+
+bool drv_read_columns(const char *cmd, const rt_dataset *read, rt_data_spec *spec) {
+  if (!names_no_columns(spec) || !read->feature_names) return true;
+  char **names = calloc((size_t)read->nfeatures + 1, sizeof *names);
+  for (int i = 0; names && i < read->nfeatures; i++)
+    if (!(names[i] = strdup(read->feature_names[i]))) {
+      while (i--) free(names[i]);
+      free(names);
+      names = NULL;
+    }
+  if (!names) {
+    fprintf(stderr, "dlc %s: error: out of memory\n", cmd);
+    return false;
+  }
+  spec->features = names;
+  spec->nfeatures = read->nfeatures;
+  return true;
+}
+
 bool drv_data_load(const char *cmd, const rt_data_spec *spec, const dlc_model_desc *desc, uint64_t seed,
                    bool allow_no_label, rt_dataset *out) {
   if (rt_data_load(spec, desc, seed, allow_no_label, out) == 0) return true;

@@ -22,6 +22,16 @@
 bool drv_data_spec(const char *cmd, const ir_module *m, const char *model_path, const char *data_arg,
                    rt_data_spec *out, rt_prep **prep);
 
+/* A CSV source that names no feature columns (every column but the label, in file order)
+ * reads the columns a checkpoint records training read (RT_META_FEATURES), by name: a file
+ * with its columns in another order, or with others besides, gives the same features. No
+ * change for other sources, or a checkpoint (ck, opened from `checkpoint`) without them. */
+bool drv_recorded_columns(const char *cmd, const char *checkpoint, rt_st_file *ck, rt_data_spec *spec);
+
+/* The same for the columns a dataset was read from (a --test file read as the training
+ * file was). */
+bool drv_read_columns(const char *cmd, const rt_dataset *read, rt_data_spec *spec);
+
 /* Loads `spec` for `desc`; `what` says which data in messages ("training data"). */
 bool drv_data_load(const char *cmd, const rt_data_spec *spec, const dlc_model_desc *desc, uint64_t seed,
                    bool allow_no_label, rt_dataset *out);
