@@ -151,6 +151,18 @@ typedef struct {
   int64_t global_batch;
 } run;
 
+/* Whether a checkpoint can be written to path (its temporary file created, then removed):
+ * found out before training, not after it, with the weights it would have kept. */
+static bool can_save(const char *path) {
+  rt_atomic_file f;
+  if (rt_atomic_open(&f, path)) {
+    fprintf(stderr, "dlc train: error: cannot save the checkpoint: %s\n", dlc_last_error());
+    return false;
+  }
+  rt_atomic_abort(&f);
+  return true;
+}
+
 /* Only rank 0 prints progress and writes metrics and checkpoints. */
 static bool lead(const run *r) { return r->world->rank == 0; }
 
@@ -615,6 +627,7 @@ int cmd_train(int argc, char **argv) {
     r.meta[r.nmeta++] = (rt_meta){RT_META_PREP, prep_json};
   }
   if (features_json) r.meta[r.nmeta++] = (rt_meta){RT_META_FEATURES, features_json};
+  if (a.save && world.rank == 0 && !can_save(a.save)) goto done;
   if (a.metrics && !(r.metrics = fopen(a.metrics, "w"))) {
     fprintf(stderr, "dlc train: error: cannot write the metrics file '%s'\n", a.metrics);
     goto done;
