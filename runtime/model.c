@@ -7,6 +7,7 @@
  * loads. Gradients share the parameters' layout: that makes them one flat buffer for an
  * MPI allreduce. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,13 +373,14 @@ int rt_model_save(const dlc_model *model, const char *path, const rt_meta *meta,
 
 int dlc_save(const dlc_model *model, const char *path) { return rt_model_save(model, path, NULL, 0); }
 
-int dlc_load(dlc_model *model, const char *path) {
+/* Reads a checkpoint into copies first, so that a bad or truncated file leaves the model as
+ * it was: every parameter and state tensor, or (params_only) the parameters alone. */
+static int load(dlc_model *model, const char *path, bool params_only) {
   if (!model || !path) {
     rt_set_error("dlc_load: no model or no path");
     return -1;
   }
   const dlc_model_desc *d = model->desc;
-  /* Read into copies first, so that a bad or truncated file leaves the model as it was. */
   size_t pb = d->param_bytes, sb = d->state_bytes;
   unsigned char *copy = malloc(pb + sb + 1);
   if (!copy) {
@@ -390,7 +392,8 @@ int dlc_load(dlc_model *model, const char *path) {
   int n, rc = -1;
   dlc_tensor *ts = checkpoint_tensors(model, copy, copy + pb, &n);
   rt_st_file *f = NULL;
-  if (ts && rt_st_open(path, &f) == 0 && rt_st_load_into(f, ts, n) == 0) {
+  if (ts && rt_st_open(path, &f) == 0 &&
+      (params_only ? rt_st_load_some(f, ts, d->nparams) : rt_st_load_into(f, ts, n)) == 0) {
     memcpy(model->params, copy, pb);
     memcpy(model->state, copy + pb, sb);
     rc = 0;
@@ -400,6 +403,10 @@ int dlc_load(dlc_model *model, const char *path) {
   free(copy);
   return rc;
 }
+
+int dlc_load(dlc_model *model, const char *path) { return load(model, path, false); }
+
+int rt_model_load_params(dlc_model *model, const char *path) { return load(model, path, true); }
 
 int dlc_set_threads(int n) {
   if (n < 1 || n > 256) {

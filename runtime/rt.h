@@ -253,6 +253,9 @@ const char *rt_st_meta_get(const rt_st_file *f, const char *key);
 /* Checks that f holds exactly the tensors of `expected` (names, dtypes, shapes) and
  * copies each into expected[i].data. The error lists every difference. */
 int rt_st_load_into(rt_st_file *f, const dlc_tensor *expected, int n);
+/* The same, but f may hold other tensors besides (a checkpoint's optimiser state, read
+ * for its parameters only). */
+int rt_st_load_some(rt_st_file *f, const dlc_tensor *expected, int n);
 
 /* ---- models (model.c) ----------------------------------------------------------- */
 
@@ -261,5 +264,8 @@ int rt_model_num_state(const dlc_model *model);
 int rt_model_state(const dlc_model *model, int index, dlc_tensor *out);
 /* dlc_save with extra metadata (e.g. how the data were prepared). */
 int rt_model_save(const dlc_model *model, const char *path, const rt_meta *meta, int nmeta);
+/* dlc_load of the parameters alone: the file's other tensors (another optimiser's state)
+ * are not read; the model's optimiser state is left as it was. */
+int rt_model_load_params(dlc_model *model, const char *path);
 
 #endif

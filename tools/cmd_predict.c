@@ -140,7 +140,9 @@ int cmd_predict(int argc, char **argv) {
   const dlc_model_desc *desc = pm.desc;
   pl_variants_init(&variants, &po, 0);
   if (!drv_data_spec(CMD, pm.module, a.model, a.data, &spec, &prep)) goto done;
-  if (!(model = dlc_create_from(desc, 0)) || dlc_load(model, a.load) || rt_st_open(a.load, &ck)) {
+  /* The parameters alone: the optimiser's state, whichever optimiser trained them, plays
+   * no part in prediction. */
+  if (!(model = dlc_create_from(desc, 0)) || rt_model_load_params(model, a.load) || rt_st_open(a.load, &ck)) {
     fprintf(stderr, "dlc predict: error: %s\n", dlc_last_error());
     goto done;
   }

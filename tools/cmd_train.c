@@ -570,11 +570,21 @@ int cmd_train(int argc, char **argv) {
     fprintf(stderr, "dlc train: error: %s\n", dlc_last_error());
     goto done;
   }
-  if (a.load) {
-    if (dlc_load(model, a.load)) {
-      fprintf(stderr, "dlc train: error: cannot resume from %s: %s\n", a.load, dlc_last_error());
+  bool fine_tune = false;
+  if (a.load && dlc_load(model, a.load)) {
+    /* The parameters without the rest: another optimiser trained them. */
+    char why[RT_ERR_MAX];
+    snprintf(why, sizeof why, "%s", dlc_last_error());
+    if (rt_model_load_params(model, a.load)) {
+      fprintf(stderr, "dlc train: error: cannot resume from %s: %s\n", a.load, why);
       goto done;
     }
+    const char *was = rt_st_meta_get(loaded, "dlc.optimizer"), *now = ir_module_get_meta(pm.module, "optimizer");
+    fprintf(stderr, "note: %s holds the state of another optimiser (%s): its parameters are loaded, and %s starts "
+                    "afresh\n", a.load, was ? was : "not recorded", now ? now : "the model's optimiser");
+    fine_tune = true;
+  }
+  if (a.load && !fine_tune) {
     /* A checkpoint of an unfinished run (--checkpoint-every) says where it stopped. */
     const char *step = rt_st_meta_get(loaded, META_STEP);
     double d;
