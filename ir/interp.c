@@ -20,14 +20,19 @@ static double *alloc_value(const ir_type *t) {
 
 ir_interp *ir_interp_create(const ir_func *f) {
   ir_interp *in = calloc(1, sizeof *in);
-  IR_ASSERT(in != NULL);
+  if (!in) return NULL;
   in->f = f;
   in->nvalues = f->next_id;
   in->values = calloc((size_t)(in->nvalues ? in->nvalues : 1), sizeof *in->values);
-  IR_ASSERT(in->values != NULL);
-  for (int i = 0; i < f->nargs; i++) {
-    in->values[f->args[i]->id] = alloc_value(&f->args[i]->type);
-    IR_ASSERT(in->values[f->args[i]->id] != NULL);
+  for (int i = 0; in->values && i < f->nargs; i++) {
+    if (!(in->values[f->args[i]->id] = alloc_value(&f->args[i]->type))) {
+      ir_interp_destroy(in);
+      return NULL;
+    }
+  }
+  if (!in->values) {
+    free(in);
+    return NULL;
   }
   return in;
 }

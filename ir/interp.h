@@ -27,7 +27,8 @@
 typedef struct ir_interp ir_interp;
 
 /* Prepares to evaluate f. Argument buffers exist from here on and start as zeros. The
- * function must stay alive and unchanged while the interpreter is used. */
+ * function must stay alive and unchanged while the interpreter is used. NULL when memory
+ * for the arguments runs out (a huge parameter). */
 ir_interp *ir_interp_create(const ir_func *f);
 void ir_interp_destroy(ir_interp *in);
 

@@ -228,6 +228,17 @@ bool pass_gradcheck(ir_module *m, const pass_gradcheck_options *opts, pass_gradc
   if (!g || !j) return false;
 
   evaluators ev = {ir_interp_create(f), ir_interp_create(g), ir_interp_create(j), err};
+  if (!ev.fwd || !ev.grad || !ev.jvp) {
+    ir_interp_destroy(ev.fwd);
+    ir_interp_destroy(ev.grad);
+    ir_interp_destroy(ev.jvp);
+    double elements = 0;
+    for (int i = 0; i < f->nargs; i++) elements += (double)ir_type_numel(&f->args[i]->type);
+    ir_error_set(err, (ir_loc){0},
+                 "out of memory: the check holds @%s's arguments in f64 for three functions, %.3g bytes",
+                 f->name, 3 * 8 * elements);
+    return false;
+  }
   uint64_t rng = o.seed ^ 0x6A09E667F3BCC909ull;
   for (int i = 0; i < f->nargs; i++) {
     const ir_node *a = f->args[i];
