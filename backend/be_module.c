@@ -150,7 +150,7 @@ bool be_model_build(const ir_module *m, be_model *mo, ir_error *err) {
   d->param_bytes = lay_out(mo->params, d->nparams);
   d->state_bytes = lay_out(mo->state, d->nstate);
   int idx;
-  const dlc_tensor_desc *step = be_model_find(mo->state, d->nstate, "step", &idx);
+  const dlc_tensor_desc *step = be_model_find(mo->state, d->nstate, IR_STEP_COUNTER, &idx);
   d->step_counter_offset = step && step->dtype == DLC_F32 && step->rank == 0 ? (int64_t)step->offset : -1;
 
   const ir_func *fwd = ir_module_find_func(m, "forward");

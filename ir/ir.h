@@ -141,6 +141,12 @@ typedef struct {
   ir_node *value;
 } ir_output;
 
+/* Optimiser state is named under a keyword of the model language, which no name of a model
+ * file can start with: "optimizer.m.w" (the first moment of parameter w), "optimizer.step"
+ * (the step count, an f32 scalar, which the backend finds by this name). */
+#define IR_STATE_PREFIX "optimizer."
+#define IR_STEP_COUNTER IR_STATE_PREFIX "step"
+
 typedef struct {
   ir_node *target;     /* a PARAM or STATE argument */
   ir_node *value;      /* its new value, same type */

@@ -234,7 +234,7 @@ static bool check_spec(const char *spec, const opt_spec *o, ir_error *err) {
 
 /* Per-parameter state, by name prefix, in the order the state args appear. */
 typedef enum { ST_M, ST_V, ST_VMAX, ST_COUNT } state_slot;
-static const char *const state_prefix[ST_COUNT] = {"m.", "v.", "vmax."};
+static const char *const state_prefix[ST_COUNT] = {IR_STATE_PREFIX "m.", IR_STATE_PREFIX "v.", IR_STATE_PREFIX "vmax."};
 
 static bool uses_slot(const opt_spec *o, state_slot s) {
   switch (s) {
@@ -357,7 +357,7 @@ static void emit_rule(ir_func *f, const opt_spec *o, opt_param *params, int npar
     }
   }
   opt_shared sh = {0};
-  if (uses_step(o)) sh.step = ir_func_add_arg(f, IR_OP_STATE, "step", ir_type_scalar(IR_F32));
+  if (uses_step(o)) sh.step = ir_func_add_arg(f, IR_OP_STATE, IR_STEP_COUNTER, ir_type_scalar(IR_F32));
   emit_shared(f, o, &sh);
   for (int i = 0; i < nparams; i++) {
     if (o->kind == OPT_SGD) emit_sgd(f, &o->h, &sh, &params[i]);
@@ -442,11 +442,12 @@ static bool check_state_names(const ir_func *grads, const opt_spec *o, ir_node *
     bool step_count = s == ST_COUNT; /* the last round checks the step count */
     if (step_count ? !uses_step(o) : !uses_slot(o, (state_slot)s)) continue;
     for (int i = 0; i < (step_count ? 1 : nparams); i++) {
-      if (step_count) snprintf(name, sizeof name, "step");
+      if (step_count) snprintf(name, sizeof name, IR_STEP_COUNTER);
       else snprintf(name, sizeof name, "%s%s", state_prefix[s], params[i]->name);
       if (ir_func_find_arg(grads, name)) {
         ir_error_set(err, (ir_loc){0, 0},
-                     "optimiser state %%%s would clash with an argument of @gradients", name);
+                     "an argument of @gradients is named %%%s, a name the optimiser gives its own state: "
+                     "rename it", name);
         return false;
       }
     }

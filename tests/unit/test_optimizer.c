@@ -286,7 +286,7 @@ Test(optimizer, train_step_is_gradients_then_apply) {
 Test(optimizer, state_is_declared_and_zero_initialised) {
   ir_module *m = optimised("adam(amsgrad=true)");
   const ir_func *apply = ir_module_find_func(m, "apply"), *step = ir_module_find_func(m, "train_step");
-  const char *names[] = {"m.w", "m.b", "v.w", "v.b", "vmax.w", "vmax.b", "step"};
+  const char *names[] = {"optimizer.m.w", "optimizer.m.b", "optimizer.v.w", "optimizer.v.b", "optimizer.vmax.w", "optimizer.vmax.b", IR_STEP_COUNTER};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char key[64];
     snprintf(key, sizeof key, "init.%s", names[i]);
@@ -297,7 +297,7 @@ Test(optimizer, state_is_declared_and_zero_initialised) {
     cr_expect(a->op == IR_OP_STATE && s->op == IR_OP_STATE);
     cr_expect(ir_type_equal(&a->type, &s->type));
   }
-  const ir_node *count = ir_func_find_arg(apply, "step");
+  const ir_node *count = ir_func_find_arg(apply, IR_STEP_COUNTER);
   cr_expect(count->type.rank == 0 && count->type.dtype == IR_F32, "the step count is an f32 scalar");
   ir_error err = {0};
   cr_expect(ir_verify_module(m, &err), "%s", err.msg);
@@ -322,7 +322,7 @@ Test(optimizer, step_count_only_where_needed) {
     int nstate = 0;
     for (int i = 0; i < apply->nargs; i++) nstate += apply->args[i]->op == IR_OP_STATE;
     cr_expect_eq(nstate, cases[k].nstate, "%s", cases[k].spec);
-    cr_expect_eq(ir_func_find_arg(apply, "step") != NULL, cases[k].has_step, "%s", cases[k].spec);
+    cr_expect_eq(ir_func_find_arg(apply, IR_STEP_COUNTER) != NULL, cases[k].has_step, "%s", cases[k].spec);
     ir_module_destroy(m);
   }
 }
