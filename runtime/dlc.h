@@ -102,7 +102,11 @@ float *dlc_grad_buffer(dlc_model *model, int64_t *count);
 int dlc_num_params(const dlc_model *model);
 int dlc_param(const dlc_model *model, int index, dlc_tensor *out); /* 0 on success */
 
-/* safetensors; 0 on success, otherwise dlc_last_error() says why. */
+/* safetensors; 0 on success, otherwise dlc_last_error() says why. dlc_load reads every
+ * parameter and optimiser state tensor (a file of another model changes nothing) and keeps
+ * how the checkpoint's rows were prepared (dlc.prep, dlc.features, dlc.standardize.*), which
+ * dlc_save writes again: a model fine-tuned here still prepares rows for dlc predict and
+ * dlc_prepare_csv. */
 int dlc_save(const dlc_model *model, const char *path);
 int dlc_load(dlc_model *model, const char *path);
 

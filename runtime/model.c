@@ -13,14 +13,23 @@
 #include <string.h>
 
 #include "rt.h"
+#include "rt_prep.h"
 #include "rt_threads.h"
+#include "rt_train.h"
 
 #define RT_ALIGN 64
+
+/* The checkpoint metadata that says how the model's inputs were prepared (what prediction
+ * must redo of the data's reading): kept from dlc_load and written again by dlc_save, so a
+ * checkpoint saved after loading one still prepares rows for dlc predict and dlc_prepare_csv. */
+static const char *const preparation_keys[] = {RT_META_PREP, RT_META_FEATURES, RT_META_MEAN, RT_META_STD};
+enum { NPREPARATION = sizeof preparation_keys / sizeof preparation_keys[0] };
 
 struct dlc_model {
   const dlc_model_desc *desc;
   unsigned char *block;
   void *params, *grads, *state, *scratch, *prediction;
+  char *preparation[NPREPARATION]; /* values of preparation_keys from the last dlc_load, or NULL */
 };
 
 static size_t round_up(size_t n) { return (n + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN; }
@@ -154,8 +163,16 @@ dlc_model *dlc_create_from(const dlc_model_desc *desc, uint64_t seed) {
   return m;
 }
 
+static void forget_preparation(dlc_model *model) {
+  for (int i = 0; i < NPREPARATION; i++) {
+    free(model->preparation[i]);
+    model->preparation[i] = NULL;
+  }
+}
+
 void dlc_destroy(dlc_model *model) {
   if (!model) return;
+  forget_preparation(model);
   free(model->block);
   free(model);
 }
@@ -354,7 +371,7 @@ int rt_model_save(const dlc_model *model, const char *path, const rt_meta *meta,
   int n;
   dlc_tensor *ts = checkpoint_tensors(model, model->params, model->state, &n);
   if (!ts) return -1;
-  rt_meta *all = calloc((size_t)nmeta + 2, sizeof *all);
+  rt_meta *all = calloc((size_t)nmeta + 2 + NPREPARATION, sizeof *all);
   if (!all) {
     free(ts);
     rt_set_error("out of memory");
@@ -364,14 +381,33 @@ int rt_model_save(const dlc_model *model, const char *path, const rt_meta *meta,
   snprintf(abi, sizeof abi, "%d", DLC_ABI_VERSION);
   all[0] = (rt_meta){"format", "dlc"};
   all[1] = (rt_meta){"dlc.abi_version", abi};
-  for (int i = 0; i < nmeta; i++) all[2 + i] = meta[i];
-  int rc = rt_st_save(path, ts, n, all, nmeta + 2);
+  int nall = 2;
+  for (int i = 0; i < nmeta; i++) all[nall++] = meta[i];
+  for (int k = 0; k < NPREPARATION; k++) {
+    bool given = false;
+    for (int i = 0; i < nmeta && !given; i++) given = !strcmp(meta[i].key, preparation_keys[k]);
+    if (model->preparation[k] && !given) all[nall++] = (rt_meta){preparation_keys[k], model->preparation[k]};
+  }
+  int rc = rt_st_save(path, ts, n, all, nall);
   free(all);
   free(ts);
   return rc;
 }
 
 int dlc_save(const dlc_model *model, const char *path) { return rt_model_save(model, path, NULL, 0); }
+
+/* Copies of f's preparation metadata (NULL where absent). */
+static int read_preparation(rt_st_file *f, char *out[NPREPARATION]) {
+  for (int i = 0; i < NPREPARATION; i++) {
+    const char *v = rt_st_meta_get(f, preparation_keys[i]);
+    if (v && !(out[i] = strdup(v))) {
+      while (i--) free(out[i]);
+      rt_set_error("out of memory");
+      return -1;
+    }
+  }
+  return 0;
+}
 
 /* Reads a checkpoint into copies first, so that a bad or truncated file leaves the model as
  * it was: every parameter and state tensor, or (params_only) the parameters alone. */
@@ -392,10 +428,14 @@ static int load(dlc_model *model, const char *path, bool params_only) {
   int n, rc = -1;
   dlc_tensor *ts = checkpoint_tensors(model, copy, copy + pb, &n);
   rt_st_file *f = NULL;
+  char *preparation[NPREPARATION] = {0};
   if (ts && rt_st_open(path, &f) == 0 &&
-      (params_only ? rt_st_load_some(f, ts, d->nparams) : rt_st_load_into(f, ts, n)) == 0) {
+      (params_only ? rt_st_load_some(f, ts, d->nparams) : rt_st_load_into(f, ts, n)) == 0 &&
+      read_preparation(f, preparation) == 0) {
     memcpy(model->params, copy, pb);
     memcpy(model->state, copy + pb, sb);
+    forget_preparation(model);
+    memcpy(model->preparation, preparation, sizeof preparation);
     rc = 0;
   }
   rt_st_close(f);

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "rt.h"
+#include "rt_prep.h"
+#include "rt_train.h"
 
 enum { B = 8 }; /* the batch the "compiled" entries expect */
 static const float LR = 0.05f, MOMENTUM = 0.9f;
@@ -474,5 +476,35 @@ Test(model, save_with_metadata, .init = make_tmpdir, .fini = remove_tmpdir) {
   snprintf(abi, sizeof abi, "%d", DLC_ABI_VERSION);
   cr_assert_str_eq(rt_st_meta_get(f, "dlc.abi_version"), abi);
   rt_st_close(f);
+  dlc_destroy(m);
+}
+
+/* A checkpoint saved after loading one keeps how the rows were prepared (dlc predict and
+ * dlc_prepare_csv need it), not the rest of the loaded run's metadata; metadata given to
+ * the save replaces it. */
+Test(model, a_reloaded_checkpoint_keeps_its_preparation, .init = make_tmpdir, .fini = remove_tmpdir) {
+  char first[128], again[128], replaced[128];
+  snprintf(first, sizeof first, "%s/first.safetensors", tmpdir);
+  snprintf(again, sizeof again, "%s/again.safetensors", tmpdir);
+  snprintf(replaced, sizeof replaced, "%s/replaced.safetensors", tmpdir);
+  dlc_model *m = dlc_create(1);
+  rt_meta meta[3] = {{RT_META_FEATURES, "[\"b\", \"a\"]"}, {RT_META_MEAN, "[0.5, 1]"}, {"dlc.epoch", "3"}};
+  cr_assert_eq(rt_model_save(m, first, meta, 3), 0, "%s", dlc_last_error());
+  dlc_model *b = dlc_create(2);
+  cr_assert_eq(dlc_load(b, first), 0, "%s", dlc_last_error());
+  cr_assert_eq(dlc_save(b, again), 0, "%s", dlc_last_error());
+  rt_meta newer[1] = {{RT_META_FEATURES, "[\"c\", \"d\"]"}};
+  cr_assert_eq(rt_model_save(b, replaced, newer, 1), 0, "%s", dlc_last_error());
+  rt_st_file *f;
+  cr_assert_eq(rt_st_open(again, &f), 0, "%s", dlc_last_error());
+  cr_assert_str_eq(rt_st_meta_get(f, RT_META_FEATURES), meta[0].value);
+  cr_assert_str_eq(rt_st_meta_get(f, RT_META_MEAN), meta[1].value);
+  cr_assert_null(rt_st_meta_get(f, "dlc.epoch"));
+  rt_st_close(f);
+  cr_assert_eq(rt_st_open(replaced, &f), 0, "%s", dlc_last_error());
+  cr_assert_str_eq(rt_st_meta_get(f, RT_META_FEATURES), newer[0].value);
+  cr_assert_str_eq(rt_st_meta_get(f, RT_META_MEAN), meta[1].value);
+  rt_st_close(f);
+  dlc_destroy(b);
   dlc_destroy(m);
 }
