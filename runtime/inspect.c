@@ -21,7 +21,7 @@ typedef struct {
 typedef struct {
   double mean, m2;
   int64_t seen_numbers;   /* for the reservoir */
-  float *sample;
+  double *sample;         /* doubles, as min and max: a number beyond f32's range is summarised too */
   int64_t nsample;
   distinct_value *vals;   /* open addressing, 2 * RT_INSPECT_MAX_DISTINCT slots */
   int64_t nvals;
@@ -83,15 +83,15 @@ static void add_number(rt_inspect_column *col, column_state *st, double v, rt_rn
   /* Reservoir sampling (Vitter's algorithm R): every number has the same chance. */
   int64_t seen = st->seen_numbers++;
   if (st->nsample < RT_INSPECT_SAMPLE) {
-    st->sample[st->nsample++] = (float)v;
+    st->sample[st->nsample++] = v;
   } else {
     uint64_t j = rt_rng_below(rng, (uint64_t)seen + 1);
-    if (j < RT_INSPECT_SAMPLE) st->sample[j] = (float)v;
+    if (j < RT_INSPECT_SAMPLE) st->sample[j] = v;
   }
 }
 
-static int cmp_float(const void *a, const void *b) {
-  float x = *(const float *)a, y = *(const float *)b;
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
 }
 
@@ -102,12 +102,13 @@ static int by_count(const void *a, const void *b) {
   return strcmp(x->text, y->text);
 }
 
-/* pandas' default quantile: linear interpolation between the closest ranks. */
-static double quantile(const float *v, int64_t n, double q) {
+/* pandas' default quantile: linear interpolation between the closest ranks, weighted so
+ * that no intermediate exceeds them (the difference of -1e308 and 1e308 would). */
+static double quantile(const double *v, int64_t n, double q) {
   double pos = q * (double)(n - 1);
   int64_t lo = (int64_t)floor(pos);
   double frac = pos - (double)lo;
-  return lo + 1 < n ? v[lo] + frac * ((double)v[lo + 1] - v[lo]) : v[lo];
+  return lo + 1 < n ? (1 - frac) * v[lo] + frac * v[lo + 1] : v[lo];
 }
 
 static int finish_column(rt_inspect_column *col, column_state *st) {
@@ -117,7 +118,7 @@ static int finish_column(rt_inspect_column *col, column_state *st) {
   if (col->numbers) {
     col->mean = st->mean;
     col->std = col->numbers > 1 ? sqrt(st->m2 / (double)(col->numbers - 1)) : NAN;
-    qsort(st->sample, (size_t)st->nsample, sizeof *st->sample, cmp_float);
+    qsort(st->sample, (size_t)st->nsample, sizeof *st->sample, cmp_double);
     col->q25 = quantile(st->sample, st->nsample, 0.25);
     col->q50 = quantile(st->sample, st->nsample, 0.5);
     col->q75 = quantile(st->sample, st->nsample, 0.75);

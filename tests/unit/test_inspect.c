@@ -76,6 +76,22 @@ Test(inspect, large_columns_stay_bounded) {
   rt_inspect_free(&r);
 }
 
+/* Numbers beyond f32's range are summarised as doubles, quartiles included. */
+Test(inspect, quartiles_beyond_f32_range) {
+  write_file("a,b,c\n1e39,1e300,-1e308\n4,1e300,1e308\n7,1e308,-1e308\n1,1,1e308\n");
+  rt_inspect_report r;
+  cr_assert_eq(rt_inspect_csv(path, &r), 0, "%s", dlc_last_error());
+  unlink(path);
+  const rt_inspect_column *a = &r.cols[0], *b = &r.cols[1], *c = &r.cols[2];
+  cr_assert(a->q25 == 3.25 && a->q50 == 5.5, "%g %g", a->q25, a->q50);
+  cr_assert(fabs(a->q75 / 2.5e38 - 1) < 1e-12, "%g", a->q75);
+  cr_assert(fabs(b->q25 / 7.5e299 - 1) < 1e-12 && b->q50 == 1e300, "%g %g", b->q25, b->q50);
+  cr_assert(fabs(b->q75 / (0.75 * 1e300 + 0.25 * 1e308) - 1) < 1e-12, "%g", b->q75);
+  /* halfway between -1e308 and 1e308, whose difference is beyond a double's range */
+  cr_assert(c->q50 == 0, "%g", c->q50);
+  rt_inspect_free(&r);
+}
+
 Test(inspect, bad_files_are_located) {
   write_file("a,b\n1,2\n3\n");
   rt_inspect_report r;
