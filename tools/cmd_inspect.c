@@ -88,6 +88,11 @@ static int by_bytes(const void *a, const void *b) { return strcmp(*(char *const 
 /* A column too varied to one-hot encode usefully (an identifier, free text). */
 static int too_many_categories(const rt_inspect_column *col) { return col->distinct_capped || col->distinct > 100; }
 
+/* A column the suggestion leaves out (and a note says why). */
+static int left_out(const rt_inspect_column *col) {
+  return col->count == 0 || (!col->numeric && too_many_categories(col));
+}
+
 /* Length of the run of columns from c on named prefix<k>, prefix<k+1>, ... (1: no run). */
 static int numbered_run(const rt_inspect_report *r, int c, int label) {
   const char *a = r->cols[c].name;
@@ -100,7 +105,7 @@ static int numbered_run(const rt_inspect_report *r, int c, int label) {
     const char *b = r->cols[d].name;
     char want[64];
     snprintf(want, sizeof want, "%ld", k + run);
-    if (strncmp(a, b, p) || strcmp(b + p, want) || r->cols[d].numeric != r->cols[c].numeric || r->cols[d].count == 0)
+    if (strncmp(a, b, p) || strcmp(b + p, want) || r->cols[d].numeric != r->cols[c].numeric || left_out(&r->cols[d]))
       break;
   }
   return run;
@@ -113,7 +118,7 @@ static void suggest(FILE *out, const rt_inspect_report *r, int label, const char
   for (int c = 0; c < r->ncols; c++) {
     const rt_inspect_column *col = &r->cols[c];
     if (c == label) continue;
-    if (col->count == 0 || (!col->numeric && too_many_categories(col))) {
+    if (left_out(col)) {
       skipped++;
       continue;
     }
@@ -137,7 +142,7 @@ static void suggest(FILE *out, const rt_inspect_report *r, int label, const char
   int shown = 0;
   for (int c = 0; c < r->ncols && shown < 8; c++) {
     const rt_inspect_column *col = &r->cols[c];
-    if (c == label || col->count == 0 || (!col->numeric && too_many_categories(col))) continue;
+    if (c == label || left_out(col)) continue;
     if (col->numeric) {
       fprintf(out, "%s %s", shown++ ? "," : "", col->name);
       continue;
@@ -165,7 +170,7 @@ static void suggest(FILE *out, const rt_inspect_report *r, int label, const char
   int first = 1;
   for (int c = 0; c < r->ncols; c++) {
     const rt_inspect_column *col = &r->cols[c];
-    if (c == label || col->count == 0 || (!col->numeric && too_many_categories(col))) continue;
+    if (c == label || left_out(col)) continue;
     fputs(first ? "" : ", ", out);
     put_column(out, col->name);
     first = 0;
@@ -184,7 +189,7 @@ static void suggest(FILE *out, const rt_inspect_report *r, int label, const char
     first = 1;
     for (int c = 0; c < r->ncols; c++) {
       const rt_inspect_column *col = &r->cols[c];
-      if (c == label || col->numeric || col->count == 0 || too_many_categories(col)) continue;
+      if (c == label || col->numeric || left_out(col)) continue;
       fputs(first ? "" : ", ", out);
       put_column(out, col->name);
       first = 0;
