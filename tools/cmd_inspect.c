@@ -2,6 +2,7 @@
  * the model lines that would read it, ready to paste: the input's width after one-hot
  * encoding, the label, and a data source with the preparation the data need. */
 #include <ctype.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,9 +89,14 @@ static int by_bytes(const void *a, const void *b) { return strcmp(*(char *const 
 /* A column too varied to one-hot encode usefully (an identifier, free text). */
 static int too_many_categories(const rt_inspect_column *col) { return col->distinct_capped || col->distinct > 100; }
 
+/* dlc train reads numbers as f32 and refuses one that is not finite there. */
+static int beyond_f32(const rt_inspect_column *col) {
+  return col->numeric && !(isfinite((float)col->min) && isfinite((float)col->max));
+}
+
 /* A column the suggestion leaves out (and a note says why). */
 static int left_out(const rt_inspect_column *col) {
-  return col->count == 0 || (!col->numeric && too_many_categories(col));
+  return col->count == 0 || (!col->numeric && too_many_categories(col)) || beyond_f32(col);
 }
 
 /* Length of the run of columns from c on named prefix<k>, prefix<k+1>, ... (1: no run). */
@@ -158,7 +164,8 @@ static void suggest(FILE *out, const rt_inspect_report *r, int label, const char
     if (col->missing) fprintf(out, "%s %s=nan", shown++ ? "," : "", col->name);
   }
   fprintf(out, "%s\n", shown < width ? ", ..." : "");
-  int classes = y->numeric && y->integral && y->min >= 0 && !y->distinct_capped && y->distinct <= 20;
+  int classes = y->numeric && y->integral && y->min >= 0 && y->max <= INT32_MAX && !y->distinct_capped &&
+                y->distinct <= 20;
   if (classes)
     fprintf(out, "  %-26s # %s: classes 0..%.0f (or f32[batch, 1] for a regression)\n", "label  y: i32[batch]", y->name,
             y->max);
@@ -205,6 +212,9 @@ static void suggest(FILE *out, const rt_inspect_report *r, int label, const char
   if (!y->numeric && y->count)
     fprintf(out, "note: the label column \"%s\" holds words (\"%s\" at line %lld); dlc needs numbers or class "
                  "indices there\n", y->name, y->first_word, (long long)y->first_word_line);
+  if (beyond_f32(y))
+    fprintf(out, "note: the label column \"%s\" has numbers beyond f32's range (%g to %g), which dlc train refuses "
+                 "(\"out of range for f32\"); rescale it first\n", y->name, y->min, y->max);
   for (int c = 0; c < r->ncols && skipped; c++) {
     const rt_inspect_column *col = &r->cols[c];
     if (c == label) continue;
@@ -213,6 +223,9 @@ static void suggest(FILE *out, const rt_inspect_report *r, int label, const char
     else if (!col->numeric && too_many_categories(col))
       fprintf(out, "note: column \"%s\" has %s%lld distinct values (an identifier or free text?) and is left out\n",
               col->name, col->distinct_capped ? "more than " : "", (long long)col->distinct);
+    else if (beyond_f32(col))
+      fprintf(out, "note: column \"%s\" has numbers beyond f32's range (%g to %g), which dlc train refuses (\"out of "
+                   "range for f32\"), and is left out; rescale it to use it\n", col->name, col->min, col->max);
   }
 }
 
