@@ -16,7 +16,7 @@ static void usage(FILE *out) {
           "usage: dlc inspect FILE.csv [--label COLUMN]\n"
           "Summarises every column in one pass (type, missing values, statistics or the most\n"
           "common values) and suggests the model's input, label and data declaration.\n"
-          "The label is --label, else the last column.\n");
+          "The label is --label, else the last column (one with no name and no values passed over).\n");
 }
 
 /* A column as the model language writes it: bare when it is a plain name. */
@@ -92,6 +92,16 @@ static int too_many_categories(const rt_inspect_column *col) { return col->disti
 /* dlc train reads numbers as f32 and refuses one that is not finite there. */
 static int beyond_f32(const rt_inspect_column *col) {
   return col->numeric && !(isfinite((float)col->min) && isfinite((float)col->max));
+}
+
+/* What a comma at the end of every line makes: a last column with no name and no value. */
+static int unnamed_and_empty(const rt_inspect_column *col) { return !col->name[0] && col->count == 0; }
+
+/* The last column, unless it is such a column. */
+static int default_label(const rt_inspect_report *r) {
+  int c = r->ncols - 1;
+  while (c > 0 && unnamed_and_empty(&r->cols[c])) c--;
+  return c;
 }
 
 /* A column the suggestion leaves out (and a note says why). */
@@ -218,7 +228,10 @@ static void suggest(FILE *out, const rt_inspect_report *r, int label, const char
   for (int c = 0; c < r->ncols && skipped; c++) {
     const rt_inspect_column *col = &r->cols[c];
     if (c == label) continue;
-    if (col->count == 0)
+    if (unnamed_and_empty(col))
+      fprintf(out, "note: column %d has no name and no values (a comma at the end of every line?) and is left out; "
+                   "dlc train skips it while the model lists its features, as these lines do\n", c + 1);
+    else if (col->count == 0)
       fprintf(out, "note: column \"%s\" has no values and is left out\n", col->name);
     else if (!col->numeric && too_many_categories(col))
       fprintf(out, "note: column \"%s\" has %s%lld distinct values (an identifier or free text?) and is left out\n",
@@ -251,7 +264,7 @@ int cmd_inspect(int argc, char **argv) {
     fprintf(stderr, "dlc inspect: error: %s\n", dlc_last_error());
     return 1;
   }
-  int label = r.ncols - 1;
+  int label = default_label(&r);
   if (label_name) {
     label = -1;
     char **names = malloc((size_t)r.ncols * sizeof *names);
