@@ -158,6 +158,7 @@ int rt_inspect_csv(const char *path, rt_inspect_report *out) {
     if (rc == 0) rt_set_error("%s: the file is empty (expected a header row of column names)", path);
     goto done;
   }
+  int64_t header_line = r.rec_line;
   ncols = r.nfields;
   out->cols = calloc((size_t)ncols, sizeof *out->cols);
   st = calloc((size_t)ncols, sizeof *st);
@@ -207,6 +208,10 @@ int rt_inspect_csv(const char *path, rt_inspect_report *out) {
     }
   }
   if (rc < 0) goto done;
+  if (out->rows == 0) { /* nothing to summarise, and dlc train refuses such a file */
+    rt_set_error("%s: no data rows after the header (line %lld)", path, (long long)header_line);
+    goto done;
+  }
   for (int c = 0; c < ncols; c++) finish_column(&out->cols[c], &st[c]);
   status = 0;
   goto done;

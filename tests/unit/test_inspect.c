@@ -102,4 +102,8 @@ Test(inspect, bad_files_are_located) {
   cr_assert_neq(rt_inspect_csv(path, &r), 0);
   cr_assert(strstr(dlc_last_error(), "the file is empty"), "%s", dlc_last_error());
   unlink(path);
+  write_file("\na,b,y\n\n");
+  cr_assert_neq(rt_inspect_csv(path, &r), 0);
+  cr_assert(strstr(dlc_last_error(), ": no data rows after the header (line 2)"), "%s", dlc_last_error());
+  unlink(path);
 }
