@@ -25,6 +25,7 @@ typedef struct {
   int64_t nsample;
   distinct_value *vals;   /* open addressing, 2 * RT_INSPECT_MAX_DISTINCT slots */
   int64_t nvals;
+  int64_t name_col;       /* where the header has the column's name, for messages */
 } column_state;
 
 #define SLOTS (2 * RT_INSPECT_MAX_DISTINCT)
@@ -138,6 +139,39 @@ static int finish_column(rt_inspect_column *col, column_state *st) {
   return 0;
 }
 
+static int by_name_then_place(const void *a, const void *b) {
+  const rt_inspect_column *x = *(const rt_inspect_column *const *)a, *y = *(const rt_inspect_column *const *)b;
+  int d = strcmp(x->name, y->name);
+  return d ? d : (x > y) - (x < y);
+}
+
+/* dlc train refuses a name the header has twice as soon as a model names it, and the
+ * suggestion names every column that holds a value; columns of one name that are all
+ * empty (commas at the end of every line) are left out, so they pass. The error is at
+ * the second column of the first such name in the header. Sorted: wide headers stay fast. */
+static int refuse_duplicate_names(const char *path, int64_t header_line, const rt_inspect_report *r,
+                                  const column_state *st) {
+  const rt_inspect_column **by_name = malloc((size_t)r->ncols * sizeof *by_name);
+  if (!by_name) return prep_oom();
+  for (int c = 0; c < r->ncols; c++) by_name[c] = &r->cols[c];
+  qsort(by_name, (size_t)r->ncols, sizeof *by_name, by_name_then_place);
+  int64_t first = -1, second = r->ncols;
+  for (int i = 0, j; i < r->ncols; i = j) {
+    int64_t values = 0;
+    for (j = i; j < r->ncols && !strcmp(by_name[j]->name, by_name[i]->name); j++) values += by_name[j]->count;
+    if (j - i > 1 && values && by_name[i + 1] - r->cols < second) {
+      first = by_name[i] - r->cols;
+      second = by_name[i + 1] - r->cols;
+    }
+  }
+  free(by_name);
+  if (first < 0) return 0;
+  rt_set_error("%s:%lld:%lld: column \"%s\" appears twice in the header (columns %lld and %lld)", path,
+               (long long)header_line, (long long)st[second].name_col, r->cols[first].name, (long long)first + 1,
+               (long long)second + 1);
+  return -1;
+}
+
 static void free_state(column_state *st) {
   if (st->vals)
     for (int k = 0; k < SLOTS; k++) free(st->vals[k].text);
@@ -166,6 +200,7 @@ int rt_inspect_csv(const char *path, rt_inspect_report *out) {
   out->ncols = ncols;
   for (int c = 0; c < ncols; c++) {
     if (!(out->cols[c].name = rt_csv_unquote(&r.fields[c]))) goto oom;
+    st[c].name_col = r.fields[c].col;
     out->cols[c].integral = 1;
     if (!(st[c].sample = malloc(RT_INSPECT_SAMPLE * sizeof *st[c].sample))) goto oom;
   }
@@ -212,6 +247,7 @@ int rt_inspect_csv(const char *path, rt_inspect_report *out) {
     rt_set_error("%s: no data rows after the header (line %lld)", path, (long long)header_line);
     goto done;
   }
+  if (refuse_duplicate_names(path, header_line, out, st)) goto done;
   for (int c = 0; c < ncols; c++) finish_column(&out->cols[c], &st[c]);
   status = 0;
   goto done;

@@ -107,3 +107,24 @@ Test(inspect, bad_files_are_located) {
   cr_assert(strstr(dlc_last_error(), ": no data rows after the header (line 2)"), "%s", dlc_last_error());
   unlink(path);
 }
+
+/* dlc train refuses a name the header has twice once a model names it, and the suggestion
+ * names every column that holds a value. */
+Test(inspect, duplicate_names_are_located) {
+  rt_inspect_report r;
+  write_file("a,b,a,y,b\n1,2,3,4,5\n");
+  cr_assert_neq(rt_inspect_csv(path, &r), 0);
+  cr_assert(strstr(dlc_last_error(), ":1:5: column \"a\" appears twice in the header (columns 1 and 3)"), "%s",
+            dlc_last_error());
+  unlink(path);
+  write_file("a,,y,\n1,2,3,\n");
+  cr_assert_neq(rt_inspect_csv(path, &r), 0);
+  cr_assert(strstr(dlc_last_error(), ":1:6: column \"\" appears twice in the header (columns 2 and 4)"), "%s",
+            dlc_last_error());
+  unlink(path);
+  /* Commas at the end of every line: columns with neither names nor values, left out. */
+  write_file("a,y,,\n1,2,,\n");
+  cr_assert_eq(rt_inspect_csv(path, &r), 0, "%s", dlc_last_error());
+  unlink(path);
+  rt_inspect_free(&r);
+}
