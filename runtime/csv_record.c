@@ -214,15 +214,20 @@ void rt_csv_reader_close(rt_csv_reader *r) {
   memset(r, 0, sizeof *r);
 }
 
-const char *rt_csv_show(const rt_csv_field *f, char *buf, size_t size) {
-  size_t n = f->len < 40 ? f->len : 40, j = 0;
-  buf[j++] = '"';
-  for (size_t i = 0; i < n && j + 5 < size; i++)
-    buf[j++] = (unsigned char)f->text[i] < 0x20 ? '?' : f->text[i];
-  if (n < f->len) {
+const char *rt_show_text(const char *text, size_t len, char *buf, size_t size) {
+  size_t n = len < 40 ? len : 40, j = 0;
+  for (size_t i = 0; i < n && j + 4 < size; i++) buf[j++] = (unsigned char)text[i] < 0x20 ? '?' : text[i];
+  if (n < len) {
     memcpy(buf + j, "...", 3);
     j += 3;
   }
+  buf[j] = '\0';
+  return buf;
+}
+
+const char *rt_csv_show(const rt_csv_field *f, char *buf, size_t size) {
+  buf[0] = '"';
+  size_t j = 1 + strlen(rt_show_text(f->text, f->len, buf + 1, size - 2));
   buf[j++] = '"';
   buf[j] = '\0';
   return buf;

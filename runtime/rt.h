@@ -181,7 +181,9 @@ int rt_csv_reader_open(rt_csv_reader *r, const char *path);
 /* The next non-blank record into r->fields: 1, 0 at the end, -1 on error (located). */
 int rt_csv_next(rt_csv_reader *r);
 void rt_csv_reader_close(rt_csv_reader *r);
-/* A field's text for a message: quoted, cut at 40 bytes, control characters as '?'. */
+/* Text for a message: cut at 40 bytes ("..." after them), control characters as '?'. */
+const char *rt_show_text(const char *text, size_t len, char *buf, size_t size);
+/* A field's text for a message: rt_show_text's, in quotes. */
 const char *rt_csv_show(const rt_csv_field *f, char *buf, size_t size);
 /* The field's text, unquoted, malloc'd (NULL when out of memory). */
 char *rt_csv_unquote(const rt_csv_field *f);
