@@ -35,6 +35,19 @@ static void put_column(FILE *out, const char *name) {
   fputc('"', out);
 }
 
+/* A name or value as the tables, comments and notes show it: cut as dlc train's errors cut
+ * it (the data line keeps names whole: they must match the header). Returned in a struct,
+ * so that each call in one printf has its own text, alive to the end of the statement. */
+typedef struct {
+  char text[64];
+} shown_text;
+
+static shown_text show(const char *s) {
+  shown_text t;
+  rt_show_text(s, strlen(s), t.text, sizeof t.text);
+  return t;
+}
+
 static void num(FILE *out, double v) {
   if (isnan(v))
     fprintf(out, " %10s", "-");
@@ -44,9 +57,11 @@ static void num(FILE *out, double v) {
 
 static int name_width(const rt_inspect_report *r) {
   int w = 8;
-  for (int c = 0; c < r->ncols; c++)
-    if ((int)strlen(r->cols[c].name) > w) w = (int)strlen(r->cols[c].name);
-  return w > 40 ? 40 : w;
+  for (int c = 0; c < r->ncols; c++) {
+    int n = (int)strlen(show(r->cols[c].name).text);
+    if (n > w) w = n;
+  }
+  return w;
 }
 
 static void print_tables(FILE *out, const rt_inspect_report *r, int label) {
@@ -57,7 +72,8 @@ static void print_tables(FILE *out, const rt_inspect_report *r, int label) {
     if (!any++)
       fprintf(out, "\nnumeric columns\n  %-*s %8s %8s %10s %10s %10s %10s %10s %10s %10s\n", w, "", "count", "missing",
               "mean", "std", "min", "25%", "50%", "75%", "max");
-    fprintf(out, "  %-*s %8lld %8lld", w, col->name, (long long)col->count, (long long)col->missing);
+    fprintf(out, "  %-*s %8lld %8lld", w, show(col->name).text, (long long)col->count,
+            (long long)col->missing);
     num(out, col->mean), num(out, col->std), num(out, col->min), num(out, col->q25), num(out, col->q50);
     num(out, col->q75), num(out, col->max);
     fprintf(out, "%s%s\n", col->quartiles_exact ? "" : "  (quartiles from a sample)", c == label ? "  (label)" : "");
@@ -73,14 +89,17 @@ static void print_tables(FILE *out, const rt_inspect_report *r, int label) {
       snprintf(distinct, sizeof distinct, ">%d", RT_INSPECT_MAX_DISTINCT);
     else
       snprintf(distinct, sizeof distinct, "%lld", (long long)col->distinct);
-    fprintf(out, "  %-*s %8lld %8lld %9s  ", w, col->name, (long long)col->count, (long long)col->missing, distinct);
-    for (int k = 0; k < col->ntop; k++) fprintf(out, "%s%s (%lld)", k ? ", " : "", col->top[k], (long long)col->top_count[k]);
+    fprintf(out, "  %-*s %8lld %8lld %9s  ", w, show(col->name).text, (long long)col->count,
+            (long long)col->missing, distinct);
+    for (int k = 0; k < col->ntop; k++)
+      fprintf(out, "%s%s (%lld)", k ? ", " : "", show(col->top[k]).text, (long long)col->top_count[k]);
     if (col->ntop < col->distinct) fputs(", ...", out);
     if (c == label) fputs("  (label)", out);
     fputc('\n', out);
     if (col->numbers > 0)
       fprintf(out, "  %-*s %lld of its values are numbers; the first that is not: \"%s\" at line %lld, column %lld\n", w,
-              "", (long long)col->numbers, col->first_word, (long long)col->first_word_line, (long long)col->first_word_col);
+              "", (long long)col->numbers, show(col->first_word).text, (long long)col->first_word_line,
+              (long long)col->first_word_col);
   }
 }
 
@@ -160,27 +179,28 @@ static void suggest(FILE *out, const rt_inspect_report *r, int label, const char
     const rt_inspect_column *col = &r->cols[c];
     if (c == label || left_out(col)) continue;
     if (col->numeric) {
-      fprintf(out, "%s %s", shown++ ? "," : "", col->name);
+      fprintf(out, "%s %s", shown++ ? "," : "", show(col->name).text);
       continue;
     }
     if (col->ntop < col->distinct) {
-      fprintf(out, "%s %s=... (%lld columns)", shown++ ? "," : "", col->name, (long long)col->distinct);
+      fprintf(out, "%s %s=... (%lld columns)", shown++ ? "," : "", show(col->name).text, (long long)col->distinct);
     } else {
       const char *cats[RT_INSPECT_TOP];
       for (int k = 0; k < col->ntop; k++) cats[k] = col->top[k];
       qsort(cats, (size_t)col->ntop, sizeof *cats, by_bytes);
-      for (int k = 0; k < col->ntop; k++) fprintf(out, "%s %s=%s", shown++ ? "," : "", col->name, cats[k]);
+      for (int k = 0; k < col->ntop; k++)
+        fprintf(out, "%s %s=%s", shown++ ? "," : "", show(col->name).text, show(cats[k]).text);
     }
-    if (col->missing) fprintf(out, "%s %s=nan", shown++ ? "," : "", col->name);
+    if (col->missing) fprintf(out, "%s %s=nan", shown++ ? "," : "", show(col->name).text);
   }
   fprintf(out, "%s\n", shown < width ? ", ..." : "");
   int classes = y->numeric && y->integral && y->min >= 0 && y->max <= INT32_MAX && !y->distinct_capped &&
                 y->distinct <= 20;
   if (classes)
-    fprintf(out, "  %-26s # %s: classes 0..%.0f (or f32[batch, 1] for a regression)\n", "label  y: i32[batch]", y->name,
-            y->max);
+    fprintf(out, "  %-26s # %s: classes 0..%.0f (or f32[batch, 1] for a regression)\n", "label  y: i32[batch]",
+            show(y->name).text, y->max);
   else
-    fprintf(out, "  %-26s # %s\n", "label  y: f32[batch, 1]", y->name);
+    fprintf(out, "  %-26s # %s\n", "label  y: f32[batch, 1]", show(y->name).text);
   fprintf(out, "  data csv(");
   put_column(out, path); /* a string: the same quoting */
   fputs(", features = [", out);
@@ -218,13 +238,14 @@ static void suggest(FILE *out, const rt_inspect_report *r, int label, const char
   fputs(")\n", out);
   if (y->missing)
     fprintf(out, "\nnote: %lld row%s no label (column \"%s\"); dlc refuses them: remove %s first\n",
-            (long long)y->missing, y->missing == 1 ? " has" : "s have", y->name, y->missing == 1 ? "it" : "them");
+            (long long)y->missing, y->missing == 1 ? " has" : "s have", show(y->name).text,
+            y->missing == 1 ? "it" : "them");
   if (!y->numeric && y->count)
     fprintf(out, "note: the label column \"%s\" holds words (\"%s\" at line %lld); dlc needs numbers or class "
-                 "indices there\n", y->name, y->first_word, (long long)y->first_word_line);
+                 "indices there\n", show(y->name).text, show(y->first_word).text, (long long)y->first_word_line);
   if (beyond_f32(y))
     fprintf(out, "note: the label column \"%s\" has numbers beyond f32's range (%g to %g), which dlc train refuses "
-                 "(\"out of range for f32\"); rescale it first\n", y->name, y->min, y->max);
+                 "(\"out of range for f32\"); rescale it first\n", show(y->name).text, y->min, y->max);
   for (int c = 0; c < r->ncols && skipped; c++) {
     const rt_inspect_column *col = &r->cols[c];
     if (c == label) continue;
@@ -232,13 +253,14 @@ static void suggest(FILE *out, const rt_inspect_report *r, int label, const char
       fprintf(out, "note: column %d has no name and no values (a comma at the end of every line?) and is left out; "
                    "dlc train skips it while the model lists its features, as these lines do\n", c + 1);
     else if (col->count == 0)
-      fprintf(out, "note: column \"%s\" has no values and is left out\n", col->name);
+      fprintf(out, "note: column \"%s\" has no values and is left out\n", show(col->name).text);
     else if (!col->numeric && too_many_categories(col))
       fprintf(out, "note: column \"%s\" has %s%lld distinct values (an identifier or free text?) and is left out\n",
-              col->name, col->distinct_capped ? "more than " : "", (long long)col->distinct);
+              show(col->name).text, col->distinct_capped ? "more than " : "", (long long)col->distinct);
     else if (beyond_f32(col))
       fprintf(out, "note: column \"%s\" has numbers beyond f32's range (%g to %g), which dlc train refuses (\"out of "
-                   "range for f32\"), and is left out; rescale it to use it\n", col->name, col->min, col->max);
+                   "range for f32\"), and is left out; rescale it to use it\n", show(col->name).text, col->min,
+              col->max);
   }
 }
 
