@@ -146,17 +146,44 @@ static int numbered_run(const rt_inspect_report *r, int c, int label) {
   return run;
 }
 
-static void suggest(FILE *out, const rt_inspect_report *r, int label, const char *path) {
+/* What the suggestion cannot do for the label, and the columns it leaves out, with why. */
+static void print_notes(FILE *out, const rt_inspect_report *r, int label) {
   const rt_inspect_column *y = &r->cols[label];
-  int64_t width = 0;
-  int ncat = 0, fill_numeric = 0, dummy_na = 0, scale = 0, skipped = 0;
+  if (y->missing)
+    fprintf(out, "\nnote: %lld row%s no label (column \"%s\"); dlc refuses them: remove %s first\n",
+            (long long)y->missing, y->missing == 1 ? " has" : "s have", show(y->name).text,
+            y->missing == 1 ? "it" : "them");
+  if (!y->numeric && y->count)
+    fprintf(out, "note: the label column \"%s\" holds words (\"%s\" at line %lld); dlc needs numbers or class "
+                 "indices there\n", show(y->name).text, show(y->first_word).text, (long long)y->first_word_line);
+  if (beyond_f32(y))
+    fprintf(out, "note: the label column \"%s\" has numbers beyond f32's range (%g to %g), which dlc train refuses "
+                 "(\"out of range for f32\"); rescale it first\n", show(y->name).text, y->min, y->max);
   for (int c = 0; c < r->ncols; c++) {
     const rt_inspect_column *col = &r->cols[c];
     if (c == label) continue;
-    if (left_out(col)) {
-      skipped++;
-      continue;
-    }
+    if (unnamed_and_empty(col))
+      fprintf(out, "note: column %d has no name and no values (a comma at the end of every line?) and is left out; "
+                   "dlc train skips it while the model lists its features, as these lines do\n", c + 1);
+    else if (col->count == 0)
+      fprintf(out, "note: column \"%s\" has no values and is left out\n", show(col->name).text);
+    else if (!col->numeric && too_many_categories(col))
+      fprintf(out, "note: column \"%s\" has %s%lld distinct values (an identifier or free text?) and is left out\n",
+              show(col->name).text, col->distinct_capped ? "more than " : "", (long long)col->distinct);
+    else if (beyond_f32(col))
+      fprintf(out, "note: column \"%s\" has numbers beyond f32's range (%g to %g), which dlc train refuses (\"out of "
+                   "range for f32\"), and is left out; rescale it to use it\n", show(col->name).text, col->min,
+              col->max);
+  }
+}
+
+static void suggest(FILE *out, const rt_inspect_report *r, int label, const char *path) {
+  const rt_inspect_column *y = &r->cols[label];
+  int64_t width = 0;
+  int ncat = 0, fill_numeric = 0, dummy_na = 0, scale = 0;
+  for (int c = 0; c < r->ncols; c++) {
+    const rt_inspect_column *col = &r->cols[c];
+    if (c == label || left_out(col)) continue;
     if (col->numeric) {
       width++;
       fill_numeric |= col->missing > 0;
@@ -236,32 +263,7 @@ static void suggest(FILE *out, const rt_inspect_report *r, int label, const char
   }
   if (scale) fputs(",\n           standardize = true", out);
   fputs(")\n", out);
-  if (y->missing)
-    fprintf(out, "\nnote: %lld row%s no label (column \"%s\"); dlc refuses them: remove %s first\n",
-            (long long)y->missing, y->missing == 1 ? " has" : "s have", show(y->name).text,
-            y->missing == 1 ? "it" : "them");
-  if (!y->numeric && y->count)
-    fprintf(out, "note: the label column \"%s\" holds words (\"%s\" at line %lld); dlc needs numbers or class "
-                 "indices there\n", show(y->name).text, show(y->first_word).text, (long long)y->first_word_line);
-  if (beyond_f32(y))
-    fprintf(out, "note: the label column \"%s\" has numbers beyond f32's range (%g to %g), which dlc train refuses "
-                 "(\"out of range for f32\"); rescale it first\n", show(y->name).text, y->min, y->max);
-  for (int c = 0; c < r->ncols && skipped; c++) {
-    const rt_inspect_column *col = &r->cols[c];
-    if (c == label) continue;
-    if (unnamed_and_empty(col))
-      fprintf(out, "note: column %d has no name and no values (a comma at the end of every line?) and is left out; "
-                   "dlc train skips it while the model lists its features, as these lines do\n", c + 1);
-    else if (col->count == 0)
-      fprintf(out, "note: column \"%s\" has no values and is left out\n", show(col->name).text);
-    else if (!col->numeric && too_many_categories(col))
-      fprintf(out, "note: column \"%s\" has %s%lld distinct values (an identifier or free text?) and is left out\n",
-              show(col->name).text, col->distinct_capped ? "more than " : "", (long long)col->distinct);
-    else if (beyond_f32(col))
-      fprintf(out, "note: column \"%s\" has numbers beyond f32's range (%g to %g), which dlc train refuses (\"out of "
-                   "range for f32\"), and is left out; rescale it to use it\n", show(col->name).text, col->min,
-              col->max);
-  }
+  print_notes(out, r, label);
 }
 
 int cmd_inspect(int argc, char **argv) {
