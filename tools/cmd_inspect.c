@@ -194,6 +194,11 @@ static void suggest(FILE *out, const rt_inspect_report *r, int label, const char
       dummy_na |= col->missing > 0;
     }
   }
+  if (width == 0) { /* the frontend refuses an input of width 0 and `features = []` */
+    fputs("\nno model lines suggested: no column is left for the input\n", out);
+    print_notes(out, r, label);
+    return;
+  }
   fprintf(out, "\nsuggested model lines (the path is read from the model file's folder; categories\n"
                "are counted over the whole file: if the training split has fewer, `dlc train`\n"
                "names the width it needs):\n\n");
