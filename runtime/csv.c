@@ -33,10 +33,11 @@ static int convert_field(const rt_csv_reader *r, const csv_target *t, const rt_c
                          int32_t *max_label) {
   char shown[64];
   double v;
-  if (f->len == 0) {
-    rt_set_error("%s:%lld:%lld: empty field in column \"%s\" (a number is required; missing values "
-                 "are not allowed)",
-                 r->name, (long long)f->line, (long long)f->col, t->name);
+  if (rt_csv_is_missing(f)) { /* an empty field, NA or NaN: what the preparation fills */
+    rt_set_error("%s:%lld:%lld: missing value (%s) in column \"%s\": this model reads plain numbers; fill such "
+                 "values with missing = mean, median, mode or constant(v) in its data line",
+                 r->name, (long long)f->line, (long long)f->col, f->len ? rt_csv_show(f, shown, sizeof shown) : "empty",
+                 t->name);
     return -1;
   }
   if (rt_parse_number(f->text, f->len, &v) != 0) {
@@ -46,8 +47,9 @@ static int convert_field(const rt_csv_reader *r, const csv_target *t, const rt_c
   }
   if (t->kind == CONV_LABEL_I32) {
     if (!(v >= 0 && v <= 2147483647.0 && v == floor(v))) {
-      rt_set_error("%s:%lld:%lld: class label %s is not a non-negative integer (column \"%s\")", r->name,
-                   (long long)f->line, (long long)f->col, rt_csv_show(f, shown, sizeof shown), t->name);
+      rt_set_error("%s:%lld:%lld: class label %s is not %s (column \"%s\")", r->name, (long long)f->line,
+                   (long long)f->col, rt_csv_show(f, shown, sizeof shown),
+                   v >= 0 && v == floor(v) ? "a class index below 2^31" : "a non-negative integer", t->name);
       return -1;
     }
     int32_t k = (int32_t)v;

@@ -312,8 +312,12 @@ static void to_tensor(const dlc_tensor_desc *d, void *block, dlc_tensor *out) {
 }
 
 int dlc_param(const dlc_model *model, int index, dlc_tensor *out) {
-  if (!model || !out || index < 0 || index >= model->desc->nparams) {
-    rt_set_error("dlc_param: no parameter %d (the model has %d)", index, model ? model->desc->nparams : 0);
+  if (!model || !out) {
+    rt_set_error("dlc_param: no %s", model ? "tensor to describe the parameter in (out is NULL)" : "model");
+    return -1;
+  }
+  if (index < 0 || index >= model->desc->nparams) {
+    rt_set_error("dlc_param: no parameter %d (the model has %d)", index, model->desc->nparams);
     return -1;
   }
   to_tensor(&model->desc->params[index], model->params, out);

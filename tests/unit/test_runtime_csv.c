@@ -118,7 +118,9 @@ Test(csv, accepts_every_normal_number_notation_and_layout) {
 Test(csv, a_non_number_names_file_line_column_and_text) {
   expect_error("a,b,y\n1,2,3\n4,5,6\n7,abc,9\n", &all_but_label_y, "/bad.csv:4:3: \"abc\" is not a number",
                "(column \"b\")");
-  expect_error("a,y\n1,2\nnan,3\n", &all_but_label_y, "bad.csv:3:1: \"nan\" is not a number", NULL);
+  expect_error("a,y\n1,2\nnan,3\n", &all_but_label_y, "bad.csv:3:1: missing value (\"nan\") in column \"a\"",
+               "fill such values with missing = mean, median, mode or constant(v)");
+  expect_error("a,y\n1,2\n3,NA\n", &all_but_label_y, "bad.csv:3:3: missing value (\"NA\") in column \"y\"", NULL);
   expect_error("a,y\n1,2\ninf,3\n", &all_but_label_y, "bad.csv:3:1: \"inf\" is not a number", NULL);
   expect_error("a,y\n0x10,2\n", &all_but_label_y, "bad.csv:2:1: \"0x10\" is not a number", NULL);
   expect_error("a,y\n1,2\n3,4e\n", &all_but_label_y, "bad.csv:3:3: \"4e\" is not a number (column \"y\")", NULL);
@@ -127,7 +129,8 @@ Test(csv, a_non_number_names_file_line_column_and_text) {
 }
 
 Test(csv, an_empty_field_is_an_error_not_a_zero) {
-  expect_error("a,b,y\n1,2,3\n4,,6\n", &all_but_label_y, "bad.csv:3:3: empty field in column \"b\"", NULL);
+  expect_error("a,b,y\n1,2,3\n4,,6\n", &all_but_label_y, "bad.csv:3:3: missing value (empty) in column \"b\"",
+               "missing = mean");
 }
 
 Test(csv, a_ragged_row_is_an_error) {
@@ -176,6 +179,7 @@ Test(csv, class_labels_must_be_non_negative_integers) {
   rt_csv_options opt = {.label = "y", .label_dtype = DLC_I32};
   expect_error("a,y\n1,0\n2,2.5\n", &opt, "bad.csv:3:3: class label \"2.5\" is not a non-negative integer", NULL);
   expect_error("a,y\n1,-1\n", &opt, "bad.csv:2:3: class label \"-1\" is not", NULL);
+  expect_error("a,y\n1,1e10\n", &opt, "bad.csv:2:3: class label \"1e10\" is not a class index below 2^31", NULL);
   const char *path = write_file("ok.csv", "a,y\n1,2.0\n2,1e1\n");
   rt_csv_table t;
   cr_assert_eq(rt_csv_read(path, &opt, &t), 0, "%s", dlc_last_error());

@@ -160,6 +160,8 @@ Test(model, create_initialises_parameters_and_zeroes_state) {
   dlc_tensor none;
   cr_assert_eq(dlc_param(m, 2, &none), -1);
   cr_assert_str_eq(dlc_last_error(), "dlc_param: no parameter 2 (the model has 2)");
+  cr_assert_eq(dlc_param(m, 0, NULL), -1);
+  cr_assert_str_eq(dlc_last_error(), "dlc_param: no tensor to describe the parameter in (out is NULL)");
   dlc_destroy(m);
 }
 
