@@ -580,8 +580,10 @@ int cmd_train(int argc, char **argv) {
       goto done;
     }
     const char *was = rt_st_meta_get(loaded, "dlc.optimizer"), *now = ir_module_get_meta(pm.module, "optimizer");
-    fprintf(stderr, "note: %s holds no state of %s (it was written by %s): its parameters are loaded, and the "
-                    "optimiser starts afresh\n", a.load, now ? now : "the model's optimiser", was ? was : "an unrecorded optimiser");
+    fprintf(stderr,
+            "note: %s holds no state of %s (it was written by %s): its parameters are loaded, and the optimiser "
+            "starts afresh\n",
+            a.load, now ? now : "the model's optimiser", was ? was : "an unrecorded optimiser");
     fine_tune = true;
   }
   if (a.load && !fine_tune) {
