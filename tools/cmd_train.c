@@ -134,7 +134,7 @@ typedef struct {
   dlc_model *model;
   pl_variants *variants;
   const char *model_name;
-  bool tty, classifier, standardized;
+  bool tty, classifier, standardized, has_test;
   FILE *metrics;
   /* progress */
   double started, last_draw, trained_seconds;
@@ -245,11 +245,15 @@ static int on_step(void *ctx, const rt_train_progress *p) {
   return 0;
 }
 
-static void json_number(FILE *f, const char *key, double v) {
-  if (isfinite(v))
+/* JSON has no infinity or NaN: such a value is written as the string "inf", "-inf" or
+ * "nan", so that null keeps meaning that there is no value (no test set). */
+static void json_number(FILE *f, const char *key, double v, bool present) {
+  if (!present)
+    fprintf(f, ", \"%s\": null", key);
+  else if (isfinite(v))
     fprintf(f, ", \"%s\": %.9g", key, v);
   else
-    fprintf(f, ", \"%s\": null", key);
+    fprintf(f, ", \"%s\": \"%s\"", key, isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
 }
 
 static int save_checkpoint(run *r, int epoch) {
@@ -274,7 +278,7 @@ static int on_epoch(void *ctx, const rt_epoch_stats *s) {
     printf(r->tty ? "\repoch %*d/%d: train loss %.6g" : "epoch %*d/%d: train loss %.6g", digits(r->epochs),
            s->epoch, r->epochs, s->train_loss);
     if (!isnan(s->train_accuracy)) printf(", train accuracy %.4f", s->train_accuracy);
-    if (!isnan(s->test_loss)) printf(", test loss %.6g", s->test_loss);
+    if (r->has_test) printf(", test loss %.6g", s->test_loss);
     if (!isnan(s->test_accuracy)) printf(", test accuracy %.4f", s->test_accuracy);
     printf(", %s, %s samples/s%s\n", secs, rs, r->tty ? "\033[K" : "");
     fflush(stdout);
@@ -282,15 +286,16 @@ static int on_epoch(void *ctx, const rt_epoch_stats *s) {
   if (r->metrics) {
     FILE *f = r->metrics;
     fprintf(f, "{\"epoch\": %d", s->epoch);
-    json_number(f, "train_loss", s->train_loss);
-    json_number(f, "test_loss", s->test_loss);
+    json_number(f, "train_loss", s->train_loss, true);
+    json_number(f, "test_loss", s->test_loss, r->has_test);
     if (r->classifier) {
-      json_number(f, "accuracy", isnan(s->test_accuracy) ? s->train_accuracy : s->test_accuracy);
-      json_number(f, "train_accuracy", s->train_accuracy);
-      json_number(f, "test_accuracy", s->test_accuracy);
+      double accuracy = isnan(s->test_accuracy) ? s->train_accuracy : s->test_accuracy;
+      json_number(f, "accuracy", accuracy, !isnan(accuracy));
+      json_number(f, "train_accuracy", s->train_accuracy, !isnan(s->train_accuracy));
+      json_number(f, "test_accuracy", s->test_accuracy, !isnan(s->test_accuracy));
     }
-    json_number(f, "seconds", s->seconds);
-    json_number(f, "samples_per_s", s->samples_per_s);
+    json_number(f, "seconds", s->seconds, true);
+    json_number(f, "samples_per_s", s->samples_per_s, true);
     fprintf(f, ", \"steps\": %lld}\n", (long long)s->steps);
     if (fflush(f)) {
       rt_set_error("cannot write the metrics to %s", r->a->metrics);
@@ -618,6 +623,7 @@ int cmd_train(int argc, char **argv) {
   /* Checkpoint metadata: where it came from, and what prediction must redo. */
   r.model = model;
   r.classifier = rt_is_classifier(desc, &train);
+  r.has_test = have_test;
   r.standardized = stdz.width > 0 || (spec.prep && (a.standardize || spec.standardize));
   r.meta[r.nmeta++] = (rt_meta){"dlc.model", a.model};
   r.meta[r.nmeta++] = (rt_meta){"dlc.epoch", r.epoch_text};
