@@ -206,12 +206,18 @@ typedef struct {
   key keys[MAX_KEYS];
 } keyed;
 
+/* The optimisers of passes/optimizer.c, with the keys it reads. */
+#define ADAM_KEYS()                                                                                    \
+  {{"lr", V_NUMBER, false, POSITIVE},     {"beta1", V_NUMBER, false, FRACTION},                              \
+   {"beta2", V_NUMBER, false, FRACTION},  {"eps", V_NUMBER, false, POSITIVE},                                \
+   {"weight_decay", V_NUMBER, false, NONNEG}, {"amsgrad", V_BOOL, false, NO_RANGE}}
+enum { SGD_MOMENTUM = 1, SGD_NESTEROV = 2, SGD_DAMPENING = 4 };
 static const keyed optimizers[] = {
     {"sgd", {{"lr", V_NUMBER, true, POSITIVE}, {"momentum", V_NUMBER, false, FRACTION},
-             {"nesterov", V_BOOL, false, NO_RANGE}, {"weight_decay", V_NUMBER, false, NONNEG}}},
-    {"adam", {{"lr", V_NUMBER, false, POSITIVE}, {"beta1", V_NUMBER, false, FRACTION},
-              {"beta2", V_NUMBER, false, FRACTION}, {"eps", V_NUMBER, false, POSITIVE},
-              {"weight_decay", V_NUMBER, false, NONNEG}}},
+             {"nesterov", V_BOOL, false, NO_RANGE}, {"weight_decay", V_NUMBER, false, NONNEG},
+             {"dampening", V_NUMBER, false, FRACTION}}},
+    {"adam", ADAM_KEYS()},
+    {"adamw", ADAM_KEYS()},
 };
 
 /* Data sources. A new option is one more row here; V_ANY takes names, numbers, lists and
@@ -425,7 +431,7 @@ static const keyed *find_row(fe_lower *lw, const fe_expr *call, const keyed *row
 }
 
 const char *fe_optimizer_meta(fe_lower *lw, const fe_expr *call, double *lr, bool *has_lr) {
-  const keyed *row = find_row(lw, call, optimizers, 2, "optimizer");
+  const keyed *row = find_row(lw, call, optimizers, (int)(sizeof optimizers / sizeof optimizers[0]), "optimizer");
   if (!row) return NULL;
   const fe_expr *slots[MAX_KEYS] = {0};
   const char *meta = keyed_meta(lw, call, row, "optimizer", slots);
@@ -433,13 +439,19 @@ const char *fe_optimizer_meta(fe_lower *lw, const fe_expr *call, double *lr, boo
   /* The learning rate is the first key of every optimiser. */
   *has_lr = slots[0] != NULL;
   if (*has_lr) fe_eval_number(lw, fe_global_scope(lw), slots[0], lr);
-  if (!strcmp(row->name, "sgd") && slots[2]) {
+  if (!strcmp(row->name, "sgd") && slots[SGD_NESTEROV]) {
     bool nesterov = false;
-    double momentum = 0;
-    fe_eval_bool(lw, slots[2], &nesterov);
-    if (slots[1]) fe_eval_number(lw, fe_global_scope(lw), slots[1], &momentum);
+    double momentum = 0, dampening = 0;
+    fe_eval_bool(lw, slots[SGD_NESTEROV], &nesterov);
+    if (slots[SGD_MOMENTUM]) fe_eval_number(lw, fe_global_scope(lw), slots[SGD_MOMENTUM], &momentum);
+    if (slots[SGD_DAMPENING]) fe_eval_number(lw, fe_global_scope(lw), slots[SGD_DAMPENING], &dampening);
+    const fe_expr *at = slots[SGD_NESTEROV];
     if (nesterov && momentum <= 0) {
-      fe_lower_error(lw, slots[2]->span, slots[2]->span, "nesterov needs a momentum above 0");
+      fe_lower_error(lw, at->span, at->span, "nesterov needs a momentum above 0");
+      return NULL;
+    }
+    if (nesterov && dampening != 0) {
+      fe_lower_error(lw, at->span, at->span, "nesterov needs a dampening of 0");
       return NULL;
     }
   }
