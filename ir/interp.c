@@ -24,15 +24,15 @@ ir_interp *ir_interp_create(const ir_func *f) {
   in->f = f;
   in->nvalues = f->next_id;
   in->values = calloc((size_t)(in->nvalues ? in->nvalues : 1), sizeof *in->values);
-  for (int i = 0; in->values && i < f->nargs; i++) {
+  if (!in->values) {
+    free(in);
+    return NULL;
+  }
+  for (int i = 0; i < f->nargs; i++) {
     if (!(in->values[f->args[i]->id] = alloc_value(&f->args[i]->type))) {
       ir_interp_destroy(in);
       return NULL;
     }
-  }
-  if (!in->values) {
-    free(in);
-    return NULL;
   }
   return in;
 }
