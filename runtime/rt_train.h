@@ -52,6 +52,8 @@ int rt_data_spec_parse(const char *text, rt_data_spec *out);
  * comma-separated) or a CSV file, keeping the column choice of `base` (may be NULL) when
  * that is a CSV source too. */
 int rt_data_spec_for_file(const char *path, const rt_data_spec *base, rt_data_spec *out);
+/* Sets a CSV source's feature columns to copies of names[0..n) (those it had freed). */
+int rt_data_spec_name_features(rt_data_spec *s, const char *const *names, int n);
 void rt_data_spec_free(rt_data_spec *s);
 /* Relative CSV and .npy paths are taken from `dir` (the model file's folder): a model and
  * its data travel together. dir NULL or "" leaves them as they are. */

@@ -238,11 +238,9 @@ int rt_data_spec_for_file(const char *path, const rt_data_spec *base, rt_data_sp
   out->kind = RT_SOURCE_CSV;
   if (base && base->kind == RT_SOURCE_CSV) {
     if (base->label && !(out->label = strdup(base->label))) goto oom;
-    if (base->nfeatures) {
-      if (!(out->features = calloc((size_t)base->nfeatures, sizeof *out->features))) goto oom;
-      out->nfeatures = base->nfeatures;
-      for (int i = 0; i < base->nfeatures; i++)
-        if (!(out->features[i] = strdup(base->features[i]))) goto oom;
+    if (base->nfeatures && rt_data_spec_name_features(out, (const char *const *)base->features, base->nfeatures)) {
+      rt_data_spec_free(out);
+      return -1;
     }
   }
   return 0;
@@ -250,6 +248,25 @@ oom:
   rt_data_spec_free(out);
   rt_set_error("out of memory");
   return -1;
+}
+
+int rt_data_spec_name_features(rt_data_spec *s, const char *const *names, int n) {
+  char **copy = calloc((size_t)n + 1, sizeof *copy);
+  for (int i = 0; copy && i < n; i++)
+    if (!(copy[i] = strdup(names[i]))) {
+      while (i--) free(copy[i]);
+      free(copy);
+      copy = NULL;
+    }
+  if (!copy) {
+    rt_set_error("out of memory");
+    return -1;
+  }
+  for (int i = 0; i < s->nfeatures; i++) free(s->features[i]);
+  free(s->features);
+  s->features = copy;
+  s->nfeatures = n;
+  return 0;
 }
 
 void rt_data_spec_free(rt_data_spec *s) {

@@ -108,19 +108,10 @@ bool drv_recorded_columns(const char *cmd, const char *checkpoint, rt_st_file *c
 
 bool drv_read_columns(const char *cmd, const rt_dataset *read, rt_data_spec *spec) {
   if (!names_no_columns(spec) || !read->feature_names) return true;
-  char **names = calloc((size_t)read->nfeatures + 1, sizeof *names);
-  for (int i = 0; names && i < read->nfeatures; i++)
-    if (!(names[i] = strdup(read->feature_names[i]))) {
-      while (i--) free(names[i]);
-      free(names);
-      names = NULL;
-    }
-  if (!names) {
-    fprintf(stderr, "dlc %s: error: out of memory\n", cmd);
+  if (rt_data_spec_name_features(spec, (const char *const *)read->feature_names, read->nfeatures)) {
+    fprintf(stderr, "dlc %s: error: %s\n", cmd, dlc_last_error());
     return false;
   }
-  spec->features = names;
-  spec->nfeatures = read->nfeatures;
   return true;
 }
 
