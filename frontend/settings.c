@@ -206,18 +206,18 @@ typedef struct {
   key keys[MAX_KEYS];
 } keyed;
 
-/* The optimisers of passes/optimizer.c, with the keys it reads. */
-#define ADAM_KEYS()                                                                                    \
-  {{"lr", V_NUMBER, false, POSITIVE},     {"beta1", V_NUMBER, false, FRACTION},                              \
-   {"beta2", V_NUMBER, false, FRACTION},  {"eps", V_NUMBER, false, POSITIVE},                                \
+/* The optimisers of passes/optimizer.c, with the keys it reads; adamw takes adam's. */
+#define ADAM_KEYS                                                                      \
+  {{"lr", V_NUMBER, false, POSITIVE},         {"beta1", V_NUMBER, false, FRACTION}, \
+   {"beta2", V_NUMBER, false, FRACTION},      {"eps", V_NUMBER, false, POSITIVE},   \
    {"weight_decay", V_NUMBER, false, NONNEG}, {"amsgrad", V_BOOL, false, NO_RANGE}}
 enum { SGD_MOMENTUM = 1, SGD_NESTEROV = 2, SGD_DAMPENING = 4 };
 static const keyed optimizers[] = {
     {"sgd", {{"lr", V_NUMBER, true, POSITIVE}, {"momentum", V_NUMBER, false, FRACTION},
              {"nesterov", V_BOOL, false, NO_RANGE}, {"weight_decay", V_NUMBER, false, NONNEG},
              {"dampening", V_NUMBER, false, FRACTION}}},
-    {"adam", ADAM_KEYS()},
-    {"adamw", ADAM_KEYS()},
+    {"adam", ADAM_KEYS},
+    {"adamw", ADAM_KEYS},
 };
 
 /* Data sources. A new option is one more row here; V_ANY takes names, numbers, lists and
