@@ -201,10 +201,20 @@ typedef struct {
   bool is_label;
 } fe_binding;
 
+/* Names to small integers, by open addressing in the arena: a generated model has
+ * thousands of names, each looked up at every use, where a list would make lowering
+ * quadratic. */
+typedef struct {
+  const char **keys; /* NULL: an empty slot */
+  int *values;
+  int n, cap; /* cap: 0, or a power of two at least twice n */
+} fe_name_map;
+
 struct fe_scope {
   fe_scope *globals;  /* in a function: the file's scope, whose constants it sees */
   fe_binding *items;
   int n, cap;
+  fe_name_map index; /* name -> position in items */
   const char *prefix; /* in a function: what its parameters' and values' names start with */
 };
 
@@ -232,8 +242,7 @@ struct fe_lower {
    * parameters after it */
   const fe_expr *let_expr;
   const char *let_name;
-  const char **prefixes; /* hash set (open addressing) of the names given to calls */
-  int nprefixes, prefixes_cap;
+  fe_name_map prefixes; /* the names given to calls (values unused) */
   /* singletons of the file */
   const fe_stmt *model, *output, *loss, *optimizer, *data, *train;
   ir_node *loss_node, *output_node;

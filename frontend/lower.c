@@ -54,12 +54,53 @@ void fe_lower_error(fe_lower *lw, fe_span at, fe_span range, const char *f, ...)
 
 static const char *type_str(const ir_type *t, char *buf) { return ir_type_str(t, buf, IR_TYPE_STR_MAX); }
 
+/* ---- name maps -------------------------------------------------------------------------- */
+
+static uint64_t hash_str(const char *p) {
+  uint64_t h = 1469598103934665603u; /* FNV-1a */
+  for (; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211u;
+  return h;
+}
+
+/* Where `key` is in m, or the empty slot where it would go (m->cap > 0). */
+static int name_slot(const fe_name_map *m, const char *key) {
+  uint64_t mask = (uint64_t)m->cap - 1;
+  for (uint64_t i = hash_str(key);; i++) {
+    const char *k = m->keys[i & mask];
+    if (!k || strcmp(k, key) == 0) return (int)(i & mask);
+  }
+}
+
+/* The value of `key`, or -1 when it is not in m. */
+static int name_map_get(const fe_name_map *m, const char *key) {
+  if (!m->cap) return -1;
+  int i = name_slot(m, key);
+  return m->keys[i] ? m->values[i] : -1;
+}
+
+/* Adds key -> value; a key already in m keeps its first value. */
+static void name_map_put(fe_lower *lw, fe_name_map *m, const char *key, int value) {
+  if (2 * (m->n + 1) > m->cap) {
+    fe_name_map old = *m;
+    m->cap = old.cap ? old.cap * 2 : 16;
+    m->n = 0;
+    m->keys = fe_alloc(&lw->c->arena, (size_t)m->cap * sizeof *m->keys);
+    m->values = fe_alloc(&lw->c->arena, (size_t)m->cap * sizeof *m->values);
+    for (int i = 0; i < old.cap; i++)
+      if (old.keys[i]) name_map_put(lw, m, old.keys[i], old.values[i]);
+  }
+  int i = name_slot(m, key);
+  if (m->keys[i]) return;
+  m->keys[i] = key;
+  m->values[i] = value;
+  m->n++;
+}
+
 /* ---- scopes ----------------------------------------------------------------------------- */
 
 static fe_binding *find_local(fe_scope *s, const char *name) {
-  for (int i = 0; i < s->n; i++)
-    if (strcmp(s->items[i].name, name) == 0) return &s->items[i];
-  return NULL;
+  int i = name_map_get(&s->index, name);
+  return i < 0 ? NULL : &s->items[i];
 }
 
 /* A name as seen from scope s: its own, else one of the file's constants. */
@@ -81,6 +122,7 @@ static void bind(fe_lower *lw, fe_scope *s, const char *name, fe_span def, fe_va
     s->cap = ncap;
   }
   s->items[s->n++] = (fe_binding){.name = name, .val = v, .def = def};
+  name_map_put(lw, &s->index, name, s->n - 1);
 }
 
 /* Reports a redefinition (with a note at the first one) and returns true if `name` is
@@ -220,47 +262,15 @@ fe_val fe_lower_expr(fe_lower *lw, fe_scope *s, const fe_expr *e) {
 
 /* ---- user functions ----------------------------------------------------------------------------- */
 
-static uint64_t hash_str(const char *p) {
-  uint64_t h = 1469598103934665603u; /* FNV-1a */
-  for (; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211u;
-  return h;
-}
-
-static bool prefix_taken(fe_lower *lw, const char *p) {
-  if (!lw->prefixes_cap) return false;
-  for (uint64_t i = hash_str(p);; i++) {
-    const char *q = lw->prefixes[i & (uint64_t)(lw->prefixes_cap - 1)];
-    if (!q) return false;
-    if (strcmp(q, p) == 0) return true;
-  }
-}
-
-static void take_prefix(fe_lower *lw, const char *p) {
-  if (2 * (lw->nprefixes + 1) > lw->prefixes_cap) {
-    int ncap = lw->prefixes_cap ? lw->prefixes_cap * 2 : 64;
-    const char **old = lw->prefixes;
-    int oldcap = lw->prefixes_cap;
-    lw->prefixes = fe_alloc(&lw->c->arena, (size_t)ncap * sizeof *lw->prefixes);
-    lw->prefixes_cap = ncap;
-    lw->nprefixes = 0;
-    for (int i = 0; i < oldcap; i++)
-      if (old[i]) take_prefix(lw, old[i]);
-  }
-  uint64_t i = hash_str(p);
-  while (lw->prefixes[i & (uint64_t)(lw->prefixes_cap - 1)]) i++;
-  lw->prefixes[i & (uint64_t)(lw->prefixes_cap - 1)] = p;
-  lw->nprefixes++;
-}
-
 /* What the parameters and values of this call are called: the name it is bound to
  * (`h1 = dense(...)` gives h1.w), else the function's name and a count (dense_2.w). */
 static const char *call_prefix(fe_lower *lw, fe_scope *s, const fe_expr *call, int def_index) {
   const char *p = call == lw->let_expr ? lw->let_name : NULL;
-  while (!p || prefix_taken(lw, p)) {
+  while (!p || name_map_get(&lw->prefixes, p) >= 0) {
     int k = ++lw->calls[def_index];
     p = qualified(lw, s, fe_fmt(lw, "%s_%d", call->text, k));
   }
-  take_prefix(lw, p);
+  name_map_put(lw, &lw->prefixes, p, 0);
   return p;
 }
 
@@ -543,9 +553,8 @@ static void order_args(fe_lower *lw) {
   for (int pass = 0; pass < 3; pass++) {
     for (int i = 0; i < f->nargs; i++) {
       ir_node *a = f->args[i];
-      bool label = false;
-      for (int j = 0; j < lw->global.n; j++)
-        if (lw->global.items[j].val.node == a && lw->global.items[j].is_label) label = true;
+      const fe_binding *b = a->op == IR_OP_INPUT ? find_local(&lw->global, a->name) : NULL;
+      bool label = b && b->is_label;
       int group = a->op == IR_OP_PARAM ? 2 : label ? 1 : 0;
       if (group == pass) sorted[k++] = a;
     }
