@@ -236,7 +236,7 @@ struct fe_lower {
   int base_errors; /* errors in the list before this compilation */
   fe_frame stack[FE_MAX_INLINE_DEPTH];
   int depth;
-  long work;
+  long inlined_exprs; /* expressions lowered in inlined bodies, each copy counted */
   bool over_budget;
   /* the LET being lowered: a call of a user function as its whole value names its
    * parameters after it */

@@ -13,9 +13,11 @@
 
 #include "fe_impl.h"
 
-/* Expressions lowered, counting each inlined copy: bounds the work a hostile file (a
- * function calling another twice, thirty levels deep) can ask for. */
-#define MAX_WORK 20000
+/* Expressions lowered in the bodies of inlined calls, counting every copy: bounds the
+ * work a hostile file (a function calling another twice, thirty levels deep: 2^30
+ * copies) can ask for. What is written outside functions is not counted: its work grows
+ * with the file, as any compiler's does. */
+#define MAX_INLINED_EXPRS 200000
 
 fe_ctx *fe_lower_ctx(fe_lower *lw) { return lw->c; }
 fe_scope *fe_global_scope(fe_lower *lw) { return &lw->global; }
@@ -215,13 +217,21 @@ static ir_opcode binary_op(char op) {
   }
 }
 
+/* Counts an expression of an inlined body toward the budget; false (reported once) when
+ * the budget is spent. */
+static bool count_inlined(fe_lower *lw, const fe_expr *e) {
+  if (lw->depth == 0 || ++lw->inlined_exprs <= MAX_INLINED_EXPRS) return true;
+  if (!lw->over_budget)
+    fe_lower_error(lw, e->span, e->span,
+                   "the model is too large after inlining its functions: their calls lower more "
+                   "than %d expressions (each call counts its function's body again)",
+                   MAX_INLINED_EXPRS);
+  lw->over_budget = true;
+  return false;
+}
+
 fe_val fe_lower_expr(fe_lower *lw, fe_scope *s, const fe_expr *e) {
-  if (++lw->work > MAX_WORK) {
-    if (!lw->over_budget)
-      fe_lower_error(lw, e->span, e->span, "the model is too large after inlining its functions");
-    lw->over_budget = true;
-    return fe_poison();
-  }
+  if (!count_inlined(lw, e)) return fe_poison();
   switch (e->kind) {
   case EX_NUMBER:
     return (fe_val){.kind = FV_NUM, .num = e->num, .is_int = e->is_int};
