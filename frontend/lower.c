@@ -230,6 +230,39 @@ static bool count_inlined(fe_lower *lw, const fe_expr *e) {
   return false;
 }
 
+/* Applies binary expression e to its lowered left operand: lowers the right one and
+ * builds the operator. */
+static fe_val apply_binary(fe_lower *lw, fe_scope *s, const fe_expr *e, fe_val a) {
+  fe_val b = fe_lower_expr(lw, s, e->rhs);
+  char sym[2] = {e->op, 0};
+  if (e->op == '@') return fe_matmul(lw, e->op_span, e->span, a, b);
+  /* x ^ 2 is x * x: exact, cheaper than pow, and with the simplest gradient. */
+  if (e->op == '^' && b.kind == FV_NUM && b.num == 2 && a.kind != FV_NUM) {
+    ir_dtype dt = a.kind == FV_NODE ? a.node->type.dtype : IR_F32;
+    fe_val x = fe_node_val(fe_to_node(lw, a, dt, e->op_span));
+    return fe_binary(lw, e->op_span, e->span, sym, IR_OP_MUL, x, x);
+  }
+  return fe_binary(lw, e->op_span, e->span, sym, binary_op(e->op), a, b);
+}
+
+/* `a + b + c + ...` parses as ((a + b) + c) + ...: a generated model's long sum is a left
+ * spine thousands of operators deep. A loop lowers it from the innermost operator out,
+ * so its length costs memory, not stack; right operands and brackets nest only as deep
+ * as the parser allows. */
+static fe_val lower_binary_chain(fe_lower *lw, fe_scope *s, const fe_expr *e) {
+  int n = 0;
+  for (const fe_expr *x = e; x->kind == EX_BINARY; x = x->lhs) n++;
+  const fe_expr **spine = fe_alloc(&lw->c->arena, (size_t)n * sizeof *spine);
+  int k = n;
+  for (const fe_expr *x = e; x->kind == EX_BINARY; x = x->lhs) spine[--k] = x;
+  fe_val v = fe_lower_expr(lw, s, spine[0]->lhs);
+  for (k = 0; k < n; k++) {
+    if (spine[k] != e && !count_inlined(lw, spine[k])) return fe_poison(); /* e was counted */
+    v = apply_binary(lw, s, spine[k], v);
+  }
+  return v;
+}
+
 fe_val fe_lower_expr(fe_lower *lw, fe_scope *s, const fe_expr *e) {
   if (!count_inlined(lw, e)) return fe_poison();
   switch (e->kind) {
@@ -245,19 +278,8 @@ fe_val fe_lower_expr(fe_lower *lw, fe_scope *s, const fe_expr *e) {
     return lower_call(lw, s, e);
   case EX_UNARY:
     return fe_negate(lw, e->op_span, e->span, fe_lower_expr(lw, s, e->lhs));
-  case EX_BINARY: {
-    fe_val a = fe_lower_expr(lw, s, e->lhs);
-    fe_val b = fe_lower_expr(lw, s, e->rhs);
-    char sym[2] = {e->op, 0};
-    if (e->op == '@') return fe_matmul(lw, e->op_span, e->span, a, b);
-    /* x ^ 2 is x * x: exact, cheaper than pow, and with the simplest gradient. */
-    if (e->op == '^' && b.kind == FV_NUM && b.num == 2 && a.kind != FV_NUM) {
-      ir_dtype dt = a.kind == FV_NODE ? a.node->type.dtype : IR_F32;
-      fe_val x = fe_node_val(fe_to_node(lw, a, dt, e->op_span));
-      return fe_binary(lw, e->op_span, e->span, sym, IR_OP_MUL, x, x);
-    }
-    return fe_binary(lw, e->op_span, e->span, sym, binary_op(e->op), a, b);
-  }
+  case EX_BINARY:
+    return lower_binary_chain(lw, s, e);
   case EX_LIST:
     return fe_literal(lw, s, e);
   case EX_STRING:
