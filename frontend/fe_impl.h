@@ -183,6 +183,7 @@ typedef struct {
   fe_val_kind kind;
   double num;
   bool is_int; /* NUM: integral; LIT: every element integral */
+  bool uses_batch; /* NUM: computed from the batch size, so it changes with --batch */
   ir_type lit;
   double *values;
   ir_node *node;
@@ -282,8 +283,10 @@ bool fe_eval_bool(fe_lower *lw, const fe_expr *e, bool *out);
 bool fe_eval_dtype(fe_lower *lw, const fe_expr *e, ir_dtype *out);
 /* An int or a list of ints; *n = count. max = capacity of out. */
 bool fe_eval_ints(fe_lower *lw, fe_scope *s, const fe_expr *e, int64_t *out, int max, int *n);
-/* Type from a type expression ("f32[batch, 2]"). */
-bool fe_eval_type(fe_lower *lw, fe_scope *s, const fe_type_expr *t, ir_type *out);
+/* Type from a type expression ("f32[batch, 2]"). `batch_dim` (may be NULL) gets the first
+ * dimension computed from the batch size, NULL when none is. */
+bool fe_eval_type(fe_lower *lw, fe_scope *s, const fe_type_expr *t, ir_type *out,
+                  const fe_expr **batch_dim);
 
 /* Binding call arguments to a signature: "x, axis?, keepdims?" (a '?' marks an optional
  * parameter, a leading '*' a parameter taking every remaining positional argument).

@@ -395,6 +395,7 @@ static void lower_let(fe_lower *lw, fe_scope *s, const fe_stmt *st) {
     } else if (lw->opts && lw->opts->batch > 0) {
       v.num = (double)lw->opts->batch; /* the command line wins */
     }
+    v.uses_batch = v.kind == FV_NUM;
     if (v.kind == FV_NUM) set_batch_meta(lw, v.num);
   }
   name_node(lw, s, v, st->name);
@@ -405,7 +406,7 @@ static void lower_input(fe_lower *lw, fe_scope *s, const fe_stmt *st) {
   if (redefined(lw, s, st->name, st->name_span)) return;
   ir_type t;
   fe_val v = fe_poison();
-  if (fe_eval_type(lw, s, &st->type, &t)) {
+  if (fe_eval_type(lw, s, &st->type, &t, NULL)) {
     lw->f->loc = (ir_loc){st->name_span.line, st->name_span.col};
     v = fe_node_val(ir_func_add_arg(lw->f, IR_OP_INPUT, st->name, t));
   }
@@ -417,8 +418,18 @@ static void lower_param(fe_lower *lw, fe_scope *s, const fe_stmt *st) {
   if (redefined(lw, s, st->name, st->name_span)) return;
   ir_type t;
   fe_val v = fe_poison();
-  if (fe_eval_type(lw, s, &st->type, &t)) {
-    if (!ir_dtype_is_float(t.dtype)) {
+  const fe_expr *batch_dim;
+  if (fe_eval_type(lw, s, &st->type, &t, &batch_dim)) {
+    if (batch_dim) {
+      /* The partial last batch and --batch N run models compiled for other batch sizes
+       * on the same parameters (docs/training.md), so a parameter cannot grow with it. */
+      fe_error_at(lw->c, batch_dim->span, batch_dim->span,
+                  "parameter '%s' cannot have a shape that depends on the batch size: one set "
+                  "of parameters serves every batch size (the partial last batch, --batch N)",
+                  st->name);
+      fe_note(lw->c, batch_dim->span, "a dimension of 1 broadcasts over the batch");
+      call_notes(lw);
+    } else if (!ir_dtype_is_float(t.dtype)) {
       fe_lower_error(lw, st->type.dtype_span, st->type.dtype_span,
                      "a parameter is trained by gradients, so it must be f32 or f64, not %s",
                      ir_dtype_name(t.dtype));
@@ -632,7 +643,7 @@ ir_module *fe_compile(const char *path, const char *source, size_t len, const fe
       declared = declared || (prog->stmts[i]->kind == ST_LET && !strcmp(prog->stmts[i]->name, "batch"));
     if (!declared) {
       bind(&lw, &lw.global, "batch", (fe_span){0},
-           (fe_val){.kind = FV_NUM, .num = (double)opts->batch, .is_int = true});
+           (fe_val){.kind = FV_NUM, .num = (double)opts->batch, .is_int = true, .uses_batch = true});
       set_batch_meta(&lw, (double)opts->batch);
     }
   }

@@ -143,7 +143,8 @@ fe_val fe_binary(fe_lower *lw, fe_span at, fe_span range, const char *sym, ir_op
       return fe_poison();
     }
     bool integral = a.is_int && b.is_int && r == floor(r) && fabs(r) < 9.007199254740992e15;
-    return (fe_val){.kind = FV_NUM, .num = r, .is_int = integral};
+    return (fe_val){.kind = FV_NUM, .num = r, .is_int = integral,
+                    .uses_batch = a.uses_batch || b.uses_batch};
   }
   /* The dtype comes from the tensor operands; weak ones follow it. */
   ir_dtype dt = a.kind == FV_NODE ? a.node->type.dtype : b.kind == FV_NODE ? b.node->type.dtype : IR_F32;
@@ -327,28 +328,42 @@ fe_val fe_literal(fe_lower *lw, fe_scope *s, const fe_expr *e) {
 
 /* ---- compile-time values ----------------------------------------------------------------------- */
 
-bool fe_eval_number(fe_lower *lw, fe_scope *s, const fe_expr *e, double *out) {
+/* The value of a constant expression (an FV_NUM); false after reporting. */
+static bool eval_constant(fe_lower *lw, fe_scope *s, const fe_expr *e, fe_val *out) {
   fe_val v = fe_lower_expr(lw, s, e);
   if (v.kind == FV_POISON) return false;
   if (v.kind != FV_NUM) {
     fe_lower_error(lw, e->span, e->span, "expected a constant number here");
     return false;
   }
+  *out = v;
+  return true;
+}
+
+bool fe_eval_number(fe_lower *lw, fe_scope *s, const fe_expr *e, double *out) {
+  fe_val v;
+  if (!eval_constant(lw, s, e, &v)) return false;
   *out = v.num;
   return true;
 }
 
-bool fe_eval_int(fe_lower *lw, fe_scope *s, const fe_expr *e, int64_t *out) {
-  double v;
-  if (!fe_eval_number(lw, s, e, &v)) return false;
-  if (v != floor(v) || fabs(v) > 9.007199254740992e15) {
+/* An integer constant; `uses_batch` (may be NULL) says whether it came from the batch size. */
+static bool eval_integer(fe_lower *lw, fe_scope *s, const fe_expr *e, int64_t *out, bool *uses_batch) {
+  fe_val v;
+  if (!eval_constant(lw, s, e, &v)) return false;
+  if (v.num != floor(v.num) || fabs(v.num) > 9.007199254740992e15) {
     char num[40];
-    fe_format_number(v, num, sizeof num);
+    fe_format_number(v.num, num, sizeof num);
     fe_lower_error(lw, e->span, e->span, "expected an integer, got %s", num);
     return false;
   }
-  *out = (int64_t)v;
+  *out = (int64_t)v.num;
+  if (uses_batch) *uses_batch = v.uses_batch;
   return true;
+}
+
+bool fe_eval_int(fe_lower *lw, fe_scope *s, const fe_expr *e, int64_t *out) {
+  return eval_integer(lw, s, e, out, NULL);
 }
 
 bool fe_eval_ints(fe_lower *lw, fe_scope *s, const fe_expr *e, int64_t *out, int max, int *n) {
@@ -387,7 +402,9 @@ bool fe_eval_dtype(fe_lower *lw, const fe_expr *e, ir_dtype *out) {
   return false;
 }
 
-bool fe_eval_type(fe_lower *lw, fe_scope *s, const fe_type_expr *te, ir_type *out) {
+bool fe_eval_type(fe_lower *lw, fe_scope *s, const fe_type_expr *te, ir_type *out,
+                  const fe_expr **batch_dim) {
+  if (batch_dim) *batch_dim = NULL;
   fe_expr name = {.kind = EX_NAME, .span = te->dtype_span, .text = te->dtype};
   if (!fe_eval_dtype(lw, &name, &out->dtype)) return false;
   if (te->ndims > IR_MAX_RANK) {
@@ -396,7 +413,9 @@ bool fe_eval_type(fe_lower *lw, fe_scope *s, const fe_type_expr *te, ir_type *ou
   }
   out->rank = te->ndims;
   for (int i = 0; i < te->ndims; i++) {
-    if (!fe_eval_int(lw, s, te->dims[i], &out->dims[i])) return false;
+    bool uses_batch;
+    if (!eval_integer(lw, s, te->dims[i], &out->dims[i], &uses_batch)) return false;
+    if (uses_batch && batch_dim && !*batch_dim) *batch_dim = te->dims[i];
     if (out->dims[i] < 1) {
       fe_lower_error(lw, te->dims[i]->span, te->dims[i]->span,
                      "a dimension must be a positive integer, got %lld", (long long)out->dims[i]);
