@@ -252,6 +252,8 @@ static void print_snippet(FILE *out, const fe_diag *d, const char *src, size_t l
     if (i == col) mark = '^';
     else if (d->range_end > d->range_start && i >= d->range_start && i < d->range_end) mark = '~';
     if (mark == ' ' && (size_t)i <= n && text[i - 1] == '\t') mark = '\t'; /* keep tabs aligned */
+    /* A UTF-8 character is one column on the terminal: its continuation bytes get no mark. */
+    if (mark != '^' && (size_t)i <= n && ((unsigned char)text[i - 1] & 0xc0) == 0x80) continue;
     fputc(mark, out);
   }
   fputc('\n', out);
@@ -277,6 +279,22 @@ const char *fe_span_text(fe_ctx *c, fe_span s, const char *dflt) {
       !find_line(c->src, c->len, s.line, &start, &n) || (size_t)s.end_col - 1 > n)
     return dflt;
   return fe_strndup(&c->arena, c->src + start + s.col - 1, (size_t)(s.end_col - s.col));
+}
+
+/* ---- text ------------------------------------------------------------------------------ */
+
+int fe_utf8_decode(const unsigned char *s, size_t n, uint32_t *code) {
+  static const uint32_t shortest[] = {0, 0, 0x80, 0x800, 0x10000};
+  int len = n == 0 ? 0 : s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 0;
+  if (len == 0 || s[0] > 0xf4 || (size_t)len > n) return 0;
+  uint32_t c = s[0] & (0x7fu >> len);
+  for (int i = 1; i < len; i++) {
+    if ((s[i] & 0xc0) != 0x80) return 0;
+    c = c << 6 | (s[i] & 0x3fu);
+  }
+  if (c < shortest[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
+  *code = c;
+  return len;
 }
 
 /* ---- suggestions ---------------------------------------------------------------------- */

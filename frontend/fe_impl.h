@@ -50,6 +50,10 @@ void fe_sort_diagnostics(fe_diagnostics *d, int from);
 /* The source text of a span on one line, if it is short (for messages); else `dflt`. */
 const char *fe_span_text(fe_ctx *c, fe_span s, const char *dflt);
 
+/* The length of the UTF-8 sequence at s (n bytes there) and its code point, or 0 when the
+ * bytes are not UTF-8 (overlong forms, surrogates and values past U+10FFFF included). */
+int fe_utf8_decode(const unsigned char *s, size_t n, uint32_t *code);
+
 /* The candidate closest to `name` by edit distance, or NULL when none is close enough
  * to be worth suggesting. */
 const char *fe_closest(const char *name, const char *const *cands, int ncands);

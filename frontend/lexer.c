@@ -190,6 +190,48 @@ static bool lex_punct(lexer *l) {
   return false;
 }
 
+/* The ASCII a character pasted from typeset text stands for, or NULL. */
+static const char *ascii_lookalike(uint32_t code) {
+  static const struct {
+    uint32_t code;
+    const char *ascii;
+  } table[] = {
+      {0x2212, "-"}, {0x2013, "-"}, {0x2014, "-"}, {0x00d7, "*"}, {0x22c5, "*"}, {0x00b7, "*"},
+      {0x2217, "*"}, {0x00f7, "/"}, {0x2215, "/"}, {0x2018, "'"}, {0x2019, "'"}, {0x201c, "\""},
+      {0x201d, "\""}, {0x00a0, "a space"}, {0x2009, "a space"}, {0x202f, "a space"},
+  };
+  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+    if (table[i].code == code) return table[i].ascii;
+  return NULL;
+}
+
+/* A character the language has no use for, reported and kept as one bad token. A UTF-8
+ * character is named whole, with its code point: it is most often a letter beyond ASCII
+ * in a name (yhat written as ŷ) or a sign pasted from typeset text (−, ×), and its bytes
+ * one by one would say nothing. */
+static void lex_unexpected(lexer *l, int ch) {
+  int line = l->line, col = l->col;
+  size_t start = l->pos;
+  fe_span at = {line, col, line, col + 1};
+  uint32_t code;
+  int n = fe_utf8_decode((const unsigned char *)l->src + l->pos, l->len - l->pos, &code);
+  const char *ascii = n ? ascii_lookalike(code) : NULL;
+  if (ascii)
+    fe_error(l->c, at, "'%.*s' (U+%04X) cannot appear outside a string or comment: write %s%s%s",
+             n, l->src + l->pos, (unsigned)code, ascii[1] ? "" : "'", ascii, ascii[1] ? "" : "'");
+  else if (n)
+    fe_error(l->c, at,
+             "'%.*s' (U+%04X) cannot appear outside a string or comment: names are ASCII letters, "
+             "digits and _",
+             n, l->src + l->pos, (unsigned)code);
+  else if (ch >= 32 && ch < 127)
+    fe_error(l->c, at, "unexpected character '%c'", ch);
+  else
+    fe_error(l->c, at, "unexpected byte 0x%02x", (unsigned)ch);
+  for (int i = 0; i < (n ? n : 1); i++) advance(l);
+  push(l, TK_BAD, line, col, start);
+}
+
 static void lex_all(lexer *l) {
   while (l->pos < l->len) {
     int ch = peek(l, 0);
@@ -212,15 +254,7 @@ static void lex_all(lexer *l) {
     } else if (ch == '"') {
       lex_string(l);
     } else if (!lex_punct(l)) {
-      fe_span at = {l->line, l->col, l->line, l->col + 1};
-      if (ch >= 32 && ch < 127)
-        fe_error(l->c, at, "unexpected character '%c'", ch);
-      else
-        fe_error(l->c, at, "unexpected byte 0x%02x", (unsigned)ch);
-      size_t start = l->pos;
-      int line = l->line, col = l->col;
-      advance(l);
-      push(l, TK_BAD, line, col, start);
+      lex_unexpected(l, ch);
     }
   }
   int line = l->line, col = l->col;

@@ -178,6 +178,48 @@ Test(frontend, reads_exactly_len_bytes) {
   fe_diagnostics_free(&d);
 }
 
+Test(frontend, names_a_utf8_character_whole_and_other_bytes_one_by_one) {
+  /* The last sequence is cut short by the end of the text, which has no NUL after it. */
+  const char text[] = "output X # \xc5\xb7 is fine here\n"
+                      "\xc5\xb7 = 1\n"
+                      "\xf0\x9f\x98\x80 = 1\n"
+                      "\xb7 = 1\n"
+                      "\xc0\xaf = 1\n"
+                      "\xed\xa0\x80 = 1\n"
+                      "z = \xe2\x82";
+  static const struct {
+    int line, col;
+    const char *message;
+  } want[] = {
+      {2, 1, "'\xc5\xb7' (U+0177) cannot appear outside a string or comment: names are ASCII letters, digits and _"},
+      {3, 1, "'\xf0\x9f\x98\x80' (U+1F600) cannot appear outside a string or comment: names are ASCII letters, digits and _"},
+      {4, 1, "unexpected byte 0xb7"}, /* a continuation byte alone */
+      {5, 1, "unexpected byte 0xc0"}, /* an overlong '/' */
+      {5, 2, "unexpected byte 0xaf"},
+      {6, 1, "unexpected byte 0xed"}, /* a UTF-16 surrogate */
+      {6, 2, "unexpected byte 0xa0"},
+      {6, 3, "unexpected byte 0x80"},
+      {7, 5, "unexpected byte 0xe2"},
+      {7, 6, "unexpected byte 0x82"},
+  };
+  size_t len = sizeof text - 1;
+  char *src = malloc(len);
+  memcpy(src, text, len);
+  fe_diagnostics d;
+  fe_diagnostics_init(&d);
+  cr_assert_null(fe_compile("m.def", src, len, NULL, &d));
+  size_t k = 0;
+  for (int i = 0; i < d.count && k < sizeof want / sizeof want[0]; i++) {
+    if (d.items[i].line != want[k].line) continue; /* the missing loss */
+    cr_assert_eq(d.items[i].col, want[k].col, "%d:%d", d.items[i].line, d.items[i].col);
+    cr_assert_str_eq(d.items[i].message, want[k].message);
+    k++;
+  }
+  cr_assert_eq(k, sizeof want / sizeof want[0]);
+  fe_diagnostics_free(&d);
+  free(src);
+}
+
 Test(frontend, batch_comes_from_the_file_or_the_options) {
   const char *src = "batch = 10\ninput X: f32[batch, 3]\noutput X\nloss mean(X)\n";
   fe_diagnostics d;
