@@ -404,16 +404,6 @@ ir_node *ir_emit_cast(ir_func *f, ir_node *x, ir_dtype to) {
 
 /* ---- rewriting helpers ---------------------------------------------------------------- */
 
-void ir_replace_all_uses(ir_func *f, ir_node *from, ir_node *to) {
-  for (int i = 0; i < f->nbody; i++)
-    for (int j = 0; j < f->body[i]->nargs; j++)
-      if (f->body[i]->args[j] == from) f->body[i]->args[j] = to;
-  for (int i = 0; i < f->noutputs; i++)
-    if (f->outputs[i].value == from) f->outputs[i].value = to;
-  for (int i = 0; i < f->nupdates; i++)
-    if (f->updates[i].value == from) f->updates[i].value = to;
-}
-
 int *ir_use_counts(const ir_func *f) {
   int *uses = calloc((size_t)(f->next_id ? f->next_id : 1), sizeof *uses);
   IR_ASSERT(uses != NULL);

@@ -238,8 +238,6 @@ ir_node *ir_emit_reduce(ir_func *f, ir_opcode op, ir_node *x, const int64_t *axe
                         bool keepdims);
 ir_node *ir_emit_cast(ir_func *f, ir_node *x, ir_dtype to);                /* no-op if same */
 
-/* Replace every use of `from` (operands, outputs, updates) by `to`. */
-void ir_replace_all_uses(ir_func *f, ir_node *from, ir_node *to);
 /* Number of uses of each node, indexed by id; array of f->next_id ints, caller frees. */
 int *ir_use_counts(const ir_func *f);
 /* The number the printer shows for each unnamed body node, %0, %1, ... in body order,
