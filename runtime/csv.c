@@ -152,6 +152,9 @@ int rt_csv_parse(const char *name, const char *data, size_t len, const rt_csv_op
     } else {
       if (c == label_col) c++;
       col = c++;
+      /* A checkpoint records the features by name (dlc.features) and later files are read
+       * by them, so a name the header has twice is refused here too. */
+      if (find_column(name, header_line, names, ncols, names[col]) < 0) goto done;
     }
     targets[j] = (csv_target){.kind = CONV_FEATURE, .col = col, .name = names[col], .stride = nf, .offset = j};
     size_t n = strlen(names[col]) + 1;
