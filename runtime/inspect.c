@@ -19,7 +19,7 @@ typedef struct {
 } distinct_value;
 
 typedef struct {
-  double mean, m2;
+  long double mean, m2; /* wider than the numbers: (1e308 - -1e308)^2 stays finite */
   int64_t seen_numbers;   /* for the reservoir */
   double *sample;         /* doubles, as min and max: a number beyond f32's range is summarised too */
   int64_t nsample;
@@ -78,8 +78,8 @@ static void add_number(rt_inspect_column *col, column_state *st, double v, rt_rn
   if (v < col->min) col->min = v;
   if (v > col->max) col->max = v;
   if (v != floor(v)) col->integral = 0;
-  double d = v - st->mean;
-  st->mean += d / (double)col->numbers;
+  long double d = v - st->mean;
+  st->mean += d / (long double)col->numbers;
   st->m2 += d * (v - st->mean);
   /* Reservoir sampling (Vitter's algorithm R): every number has the same chance. */
   int64_t seen = st->seen_numbers++;
@@ -117,8 +117,8 @@ static int finish_column(rt_inspect_column *col, column_state *st) {
   if (!col->numeric) col->integral = 0;
   col->distinct = st->nvals;
   if (col->numbers) {
-    col->mean = st->mean;
-    col->std = col->numbers > 1 ? sqrt(st->m2 / (double)(col->numbers - 1)) : NAN;
+    col->mean = (double)st->mean;
+    col->std = col->numbers > 1 ? (double)sqrtl(st->m2 / (long double)(col->numbers - 1)) : NAN;
     qsort(st->sample, (size_t)st->nsample, sizeof *st->sample, cmp_double);
     col->q25 = quantile(st->sample, st->nsample, 0.25);
     col->q50 = quantile(st->sample, st->nsample, 0.5);

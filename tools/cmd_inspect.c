@@ -147,6 +147,15 @@ static int numbered_run(const rt_inspect_report *r, int c, int label) {
 }
 
 /* What the suggestion cannot do for the label, and the columns it leaves out, with why. */
+/* Few non-negative integers: class labels, or class codes if they leave numbers out. */
+static int few_integers(const rt_inspect_column *y) {
+  return y->numeric && y->integral && y->min >= 0 && y->max <= INT32_MAX && !y->distinct_capped &&
+         y->distinct <= 20;
+}
+
+/* Labels a classifier takes as they are: class indices 0..K-1, K at most 20. */
+static int is_class_index(const rt_inspect_column *y) { return few_integers(y) && y->max < 20; }
+
 static void print_notes(FILE *out, const rt_inspect_report *r, int label) {
   const rt_inspect_column *y = &r->cols[label];
   if (y->missing)
@@ -156,6 +165,10 @@ static void print_notes(FILE *out, const rt_inspect_report *r, int label) {
   if (!y->numeric && y->count)
     fprintf(out, "note: the label column \"%s\" holds words (\"%s\" at line %lld); dlc needs numbers or class "
                  "indices there\n", show(y->name).text, show(y->first_word).text, (long long)y->first_word_line);
+  if (few_integers(y) && !is_class_index(y))
+    fprintf(out, "note: the label column \"%s\" has %lld integer values from %.0f to %.0f: as classes they would "
+                 "need a model of %.0f classes, most never seen; renumber them 0..%lld for a classifier\n",
+            show(y->name).text, (long long)y->distinct, y->min, y->max, y->max + 1, (long long)y->distinct - 1);
   if (beyond_f32(y))
     fprintf(out, "note: the label column \"%s\" has numbers beyond f32's range (%g to %g), which dlc train refuses "
                  "(\"out of range for f32\"); rescale it first\n", show(y->name).text, y->min, y->max);
@@ -226,9 +239,7 @@ static void suggest(FILE *out, const rt_inspect_report *r, int label, const char
     if (col->missing) fprintf(out, "%s %s=nan", shown++ ? "," : "", show(col->name).text);
   }
   fprintf(out, "%s\n", shown < width ? ", ..." : "");
-  int classes = y->numeric && y->integral && y->min >= 0 && y->max <= INT32_MAX && !y->distinct_capped &&
-                y->distinct <= 20;
-  if (classes)
+  if (is_class_index(y))
     fprintf(out, "  %-26s # %s: classes 0..%.0f (or f32[batch, 1] for a regression)\n", "label  y: i32[batch]",
             show(y->name).text, y->max);
   else
