@@ -182,7 +182,7 @@ typedef enum {
   V_COLUMNS, /* columns: a column, a range a..b, or a list of those */
   V_NUMBERS, /* a list of constant numbers */
   V_WORD,    /* one of the words in the key's `words` ("error|zeros") */
-  V_ANY,     /* any value, written back in canonical form (for sources' own options) */
+  V_MISSING, /* a missing-value policy, or fill(...) of them per column */
 } value_kind;
 
 typedef struct {
@@ -220,12 +220,11 @@ static const keyed optimizers[] = {
     {"adamw", ADAM_KEYS},
 };
 
-/* Data sources. A new option is one more row here; V_ANY takes names, numbers, lists and
- * calls such as fill(mean, rooms = median), which the runtime checks (docs/data.md). */
+/* Data sources. A new option is one more row here. */
 static const keyed sources[] = {
     {"csv", {{"path", V_STRING, true, NO_RANGE}, {"features", V_COLUMNS, false, NO_RANGE},
              {"label", V_COLUMN, false, NO_RANGE}, {"standardize", V_BOOL, false, NO_RANGE},
-             {"missing", V_ANY, false, NO_RANGE}, {"categorical", V_COLUMNS, false, NO_RANGE},
+             {"missing", V_MISSING, false, NO_RANGE}, {"categorical", V_COLUMNS, false, NO_RANGE},
              {"dummy_na", V_BOOL, false, NO_RANGE},
              {"unseen", V_WORD, false, WORDS("error|zeros")}}},
     {"npy", {{"features", V_STRING, true, NO_RANGE}, {"labels", V_STRING, false, NO_RANGE}}},
@@ -286,6 +285,68 @@ static bool put_any(fe_lower *lw, fe_scope *s, text *t, const fe_expr *e) {
     return true;
   }
   }
+}
+
+/* The missing-value policies of runtime/prep_spec.c, checked here so that a mistake is
+ * shown where it is written (test_frontend checks that both accept the same). */
+static const char *const policy_words[] = {"error", "mean", "median", "mode"};
+#define POLICY_LIST "error, mean, median, mode or constant(v)"
+
+static bool is_policy_word(const char *w) {
+  for (size_t i = 0; i < sizeof policy_words / sizeof policy_words[0]; i++)
+    if (!strcmp(w, policy_words[i])) return true;
+  return false;
+}
+
+/* One policy: a word, a number (constant), or constant(v). */
+static bool check_policy(fe_lower *lw, const fe_expr *e) {
+  if (e->kind == EX_NAME) {
+    if (is_policy_word(e->text)) return true;
+    if (!strcmp(e->text, "constant")) {
+      fe_lower_error(lw, e->span, e->span, "constant needs its value, e.g. constant(0)");
+      return false;
+    }
+    const char *close = fe_closest(e->text, policy_words, sizeof policy_words / sizeof policy_words[0]);
+    if (close)
+      fe_lower_error(lw, e->span, e->span, "'%s' is not a missing-value policy; did you mean '%s'? (" POLICY_LIST ")",
+                     e->text, close);
+    else
+      fe_lower_error(lw, e->span, e->span, "'%s' is not a missing-value policy (" POLICY_LIST ")", e->text);
+    return false;
+  }
+  if (e->kind == EX_CALL && !strcmp(e->text, "constant")) {
+    const fe_expr *v = e->nargs == 1 ? e->args[0].value : NULL;
+    bool named_ok = e->nargs == 1 && (!e->args[0].name || !strcmp(e->args[0].name, "value"));
+    if (named_ok && v->kind != EX_CALL && v->kind != EX_LIST && v->kind != EX_RANGE) return true;
+    fe_lower_error(lw, e->span, e->span, "constant takes one value: a number, or a category in quotes");
+    return false;
+  }
+  if (e->kind == EX_CALL || e->kind == EX_LIST || e->kind == EX_RANGE || e->kind == EX_STRING) {
+    fe_lower_error(lw, e->span, e->span, "a missing-value policy is " POLICY_LIST);
+    return false;
+  }
+  return true; /* a number: put_any evaluates it */
+}
+
+/* `missing = POLICY` or `missing = fill([POLICY,] col = POLICY, ...)`. */
+static bool check_missing(fe_lower *lw, const fe_expr *e) {
+  if (e->kind != EX_CALL || strcmp(e->text, "fill")) return check_policy(lw, e);
+  for (int i = 0; i < e->nargs; i++) {
+    const fe_arg *a = &e->args[i];
+    if (!a->name && i > 0) {
+      fe_lower_error(lw, a->value->span, a->value->span,
+                     "fill(...) takes the policy for every other column first, then column = policy");
+      return false;
+    }
+    for (int j = 0; a->name && j < i; j++)
+      if (e->args[j].name && !strcmp(e->args[j].name, a->name)) {
+        fe_lower_error(lw, a->name_span, a->name_span, "column '%s' has two missing-value policies", a->name);
+        fe_note(fe_lower_ctx(lw), e->args[j].name_span, "its first is here");
+        return false;
+      }
+    if (!check_policy(lw, a->value)) return false;
+  }
+  return true;
 }
 
 static bool put_value(fe_lower *lw, fe_scope *s, text *t, const fe_expr *e, value_kind kind, const key *k) {
@@ -373,8 +434,8 @@ static bool put_value(fe_lower *lw, fe_scope *s, text *t, const fe_expr *e, valu
     fe_lower_error(lw, e->span, e->span, "'%s' must be one of %s", k->name, list);
     return false;
   }
-  case V_ANY:
-    return put_any(lw, s, t, e);
+  case V_MISSING:
+    return check_missing(lw, e) && put_any(lw, s, t, e);
   }
   return false;
 }

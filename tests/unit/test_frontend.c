@@ -9,6 +9,7 @@
 
 #include "fe.h"
 #include "rt.h"
+#include "rt_prep.h"
 
 static char *read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
@@ -282,6 +283,54 @@ Test(frontend, every_ir_op_has_a_builtin_of_its_name) {
     bool found = false;
     for (int i = 0; names[i]; i++) found = found || strcmp(names[i], ir_ops[op].name) == 0;
     cr_assert(found, "the language has no function for the IR op '%s'", ir_ops[op].name);
+  }
+}
+
+/* Compiles a csv source with `missing = policy`; its canonical text or NULL, with the
+ * first message in msg. */
+static const char *missing_meta(const char *policy, char *msg, size_t size) {
+  char src[512];
+  snprintf(src, sizeof src,
+           "input x: f32[2, 1]\nlabel y: f32[2, 1]\noutput x\nloss mean((x - y) ^ 2)\n"
+           "data csv(\"d.csv\", label = y, missing = %s)\n", policy);
+  fe_diagnostics d;
+  ir_module *m = compile(src, NULL, &d);
+  static char meta[512];
+  const char *got = m ? ir_module_get_meta(m, "data") : NULL;
+  if (got) snprintf(meta, sizeof meta, "%s", got);
+  snprintf(msg, size, "%s", d.count ? d.items[0].message : "");
+  if (!m) cr_assert_eq(d.items[0].line, 5, "%s: %s", policy, msg); /* at the data line */
+  ir_module_destroy(m);
+  fe_diagnostics_free(&d);
+  return got ? meta : NULL;
+}
+
+Test(frontend, missing_policies_agree_with_the_runtime) {
+  /* The frontend checks the policy where it is written; the runtime parses the same text. */
+  static const char *const accepted[] = {
+      "mean", "median", "mode", "error", "0", "-1.5", "constant(0)", "constant(\"Pave\")",
+      "constant(value = 2)", "constant(Pave)", "fill(mean, rooms = median)", "fill(rooms = constant(0))",
+      "fill(error, a = mode, b = 3)", "fill()",
+  };
+  static const char *const refused[] = {
+      "maen", "constant", "constant(1, 2)", "constant(v = 1)", "[mean]", "\"mean\"", "fill(mean, median)",
+      "fill(a = mean, a = mode)", "fill(a = fill(mean))", "constant([1])", "mean(1)", "a..b",
+  };
+  char msg[RT_ERR_MAX];
+  for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
+    const char *meta = missing_meta(accepted[i], msg, sizeof msg);
+    cr_assert_not_null(meta, "%s: %s", accepted[i], msg);
+    rt_prep *p = rt_prep_new();
+    char *rest = NULL;
+    cr_assert_eq(rt_prep_take_source(p, meta, &rest), 0, "%s -> %s: %s", accepted[i], meta, dlc_last_error());
+    free(rest);
+    rt_prep_free(p);
+  }
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+    cr_assert_null(missing_meta(refused[i], msg, sizeof msg), "%s accepted", refused[i]);
+    rt_prep *p = rt_prep_new();
+    cr_assert_neq(rt_prep_set(p, "missing", refused[i]), 0, "the runtime takes %s", refused[i]);
+    rt_prep_free(p);
   }
 }
 
