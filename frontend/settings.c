@@ -211,7 +211,6 @@ typedef struct {
   {{"lr", V_NUMBER, false, POSITIVE},         {"beta1", V_NUMBER, false, FRACTION}, \
    {"beta2", V_NUMBER, false, FRACTION},      {"eps", V_NUMBER, false, POSITIVE},   \
    {"weight_decay", V_NUMBER, false, NONNEG}, {"amsgrad", V_BOOL, false, NO_RANGE}}
-enum { SGD_MOMENTUM = 1, SGD_NESTEROV = 2, SGD_DAMPENING = 4 };
 static const keyed optimizers[] = {
     {"sgd", {{"lr", V_NUMBER, true, POSITIVE}, {"momentum", V_NUMBER, false, FRACTION},
              {"nesterov", V_BOOL, false, NO_RANGE}, {"weight_decay", V_NUMBER, false, NONNEG},
@@ -244,6 +243,13 @@ static int nkeys(const keyed *k) {
 }
 
 static bool put_value(fe_lower *lw, fe_scope *s, text *t, const fe_expr *e, value_kind kind, const key *k);
+
+/* The argument bound to the row's key `name`, or NULL (not given, or no such key). */
+static const fe_expr *slot_named(const keyed *row, const fe_expr *const *slots, const char *name) {
+  for (int i = 0; i < nkeys(row); i++)
+    if (!strcmp(row->keys[i].name, name)) return slots[i];
+  return NULL;
+}
 
 static bool put_column(fe_lower *lw, text *t, const fe_expr *e) {
   if (e->kind != EX_NAME && e->kind != EX_STRING) {
@@ -497,16 +503,18 @@ const char *fe_optimizer_meta(fe_lower *lw, const fe_expr *call, double *lr, boo
   const fe_expr *slots[MAX_KEYS] = {0};
   const char *meta = keyed_meta(lw, call, row, "optimizer", slots);
   if (!meta) return NULL;
-  /* The learning rate is the first key of every optimiser. */
-  *has_lr = slots[0] != NULL;
-  if (*has_lr) fe_eval_number(lw, fe_global_scope(lw), slots[0], lr);
-  if (!strcmp(row->name, "sgd") && slots[SGD_NESTEROV]) {
+  const fe_expr *lr_at = slot_named(row, slots, "lr"), *nesterov_at = slot_named(row, slots, "nesterov");
+  *has_lr = lr_at != NULL;
+  if (*has_lr) fe_eval_number(lw, fe_global_scope(lw), lr_at, lr);
+  if (nesterov_at) {
+    const fe_expr *momentum_at = slot_named(row, slots, "momentum");
+    const fe_expr *dampening_at = slot_named(row, slots, "dampening");
     bool nesterov = false;
     double momentum = 0, dampening = 0;
-    fe_eval_bool(lw, slots[SGD_NESTEROV], &nesterov);
-    if (slots[SGD_MOMENTUM]) fe_eval_number(lw, fe_global_scope(lw), slots[SGD_MOMENTUM], &momentum);
-    if (slots[SGD_DAMPENING]) fe_eval_number(lw, fe_global_scope(lw), slots[SGD_DAMPENING], &dampening);
-    const fe_expr *at = slots[SGD_NESTEROV];
+    fe_eval_bool(lw, nesterov_at, &nesterov);
+    if (momentum_at) fe_eval_number(lw, fe_global_scope(lw), momentum_at, &momentum);
+    if (dampening_at) fe_eval_number(lw, fe_global_scope(lw), dampening_at, &dampening);
+    const fe_expr *at = nesterov_at;
     if (nesterov && momentum <= 0) {
       fe_lower_error(lw, at->span, at->span, "nesterov needs a momentum above 0");
       return NULL;
