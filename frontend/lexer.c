@@ -190,18 +190,19 @@ static bool lex_punct(lexer *l) {
   return false;
 }
 
-/* The ASCII a character pasted from typeset text stands for, or NULL. */
-static const char *ascii_lookalike(uint32_t code) {
+/* What to write for a character pasted from typeset text ("'-'" for U+2212), or NULL. */
+static const char *written_instead(uint32_t code) {
   static const struct {
     uint32_t code;
-    const char *ascii;
+    const char *instead;
   } table[] = {
-      {0x2212, "-"}, {0x2013, "-"}, {0x2014, "-"}, {0x00d7, "*"}, {0x22c5, "*"}, {0x00b7, "*"},
-      {0x2217, "*"}, {0x00f7, "/"}, {0x2215, "/"}, {0x2018, "'"}, {0x2019, "'"}, {0x201c, "\""},
-      {0x201d, "\""}, {0x00a0, "a space"}, {0x2009, "a space"}, {0x202f, "a space"},
+      {0x2212, "'-'"}, {0x2013, "'-'"}, {0x2014, "'-'"}, {0x00d7, "'*'"}, {0x22c5, "'*'"},
+      {0x00b7, "'*'"}, {0x2217, "'*'"}, {0x00f7, "'/'"}, {0x2215, "'/'"}, {0x2018, "'''"},
+      {0x2019, "'''"}, {0x201c, "'\"'"}, {0x201d, "'\"'"}, {0x00a0, "a space"}, {0x2009, "a space"},
+      {0x202f, "a space"},
   };
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-    if (table[i].code == code) return table[i].ascii;
+    if (table[i].code == code) return table[i].instead;
   return NULL;
 }
 
@@ -215,10 +216,10 @@ static void lex_unexpected(lexer *l, int ch) {
   fe_span at = {line, col, line, col + 1};
   uint32_t code;
   int n = fe_utf8_decode((const unsigned char *)l->src + l->pos, l->len - l->pos, &code);
-  const char *ascii = n ? ascii_lookalike(code) : NULL;
-  if (ascii)
-    fe_error(l->c, at, "'%.*s' (U+%04X) cannot appear outside a string or comment: write %s%s%s",
-             n, l->src + l->pos, (unsigned)code, ascii[1] ? "" : "'", ascii, ascii[1] ? "" : "'");
+  const char *instead = n ? written_instead(code) : NULL;
+  if (instead)
+    fe_error(l->c, at, "'%.*s' (U+%04X) cannot appear outside a string or comment: write %s", n,
+             l->src + l->pos, (unsigned)code, instead);
   else if (n)
     fe_error(l->c, at,
              "'%.*s' (U+%04X) cannot appear outside a string or comment: names are ASCII letters, "

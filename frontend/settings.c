@@ -304,6 +304,9 @@ static bool is_policy_word(const char *w) {
   return false;
 }
 
+/* A value that is no number, word or string: a call, a list or a range. */
+static bool is_compound(const fe_expr *e) { return e->kind == EX_CALL || e->kind == EX_LIST || e->kind == EX_RANGE; }
+
 /* One policy: a word, a number (constant), or constant(v). */
 static bool check_policy(fe_lower *lw, const fe_expr *e) {
   if (e->kind == EX_NAME) {
@@ -321,13 +324,12 @@ static bool check_policy(fe_lower *lw, const fe_expr *e) {
     return false;
   }
   if (e->kind == EX_CALL && !strcmp(e->text, "constant")) {
-    const fe_expr *v = e->nargs == 1 ? e->args[0].value : NULL;
-    bool named_ok = e->nargs == 1 && (!e->args[0].name || !strcmp(e->args[0].name, "value"));
-    if (named_ok && v->kind != EX_CALL && v->kind != EX_LIST && v->kind != EX_RANGE) return true;
+    const fe_arg *a = e->nargs == 1 ? &e->args[0] : NULL;
+    if (a && (!a->name || !strcmp(a->name, "value")) && !is_compound(a->value)) return true;
     fe_lower_error(lw, e->span, e->span, "constant takes one value: a number, or a category in quotes");
     return false;
   }
-  if (e->kind == EX_CALL || e->kind == EX_LIST || e->kind == EX_RANGE || e->kind == EX_STRING) {
+  if (is_compound(e) || e->kind == EX_STRING) {
     fe_lower_error(lw, e->span, e->span, "a missing-value policy is " POLICY_LIST);
     return false;
   }

@@ -146,7 +146,6 @@ static int numbered_run(const rt_inspect_report *r, int c, int label) {
   return run;
 }
 
-/* What the suggestion cannot do for the label, and the columns it leaves out, with why. */
 /* Few non-negative integers: class labels, or class codes if they leave numbers out. */
 static int few_integers(const rt_inspect_column *y) {
   return y->numeric && y->integral && y->min >= 0 && y->max <= INT32_MAX && !y->distinct_capped &&
@@ -156,6 +155,7 @@ static int few_integers(const rt_inspect_column *y) {
 /* Labels a classifier takes as they are: class indices 0..K-1, K at most 20. */
 static int is_class_index(const rt_inspect_column *y) { return few_integers(y) && y->max < 20; }
 
+/* What the suggestion cannot do for the label, and the columns it leaves out, with why. */
 static void print_notes(FILE *out, const rt_inspect_report *r, int label) {
   const rt_inspect_column *y = &r->cols[label];
   if (y->missing)

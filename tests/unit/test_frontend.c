@@ -153,12 +153,19 @@ Test(frontend, stops_after_too_many_errors) {
   free(src);
 }
 
+/* A copy of the text without the NUL after it: ASan catches any read past its end. */
+static char *without_nul(const char *text, size_t len) {
+  char *src = malloc(len);
+  cr_assert_not_null(src);
+  memcpy(src, text, len);
+  return src;
+}
+
 Test(frontend, reads_exactly_len_bytes) {
   /* No NUL after the text: ASan catches any read past it. A NUL inside is an error. */
   const char text[] = "input X: f32[4, 3]\noutput X\nloss mean(X)\nz = 1e";
   size_t len = sizeof text - 1;
-  char *src = malloc(len);
-  memcpy(src, text, len);
+  char *src = without_nul(text, len);
   fe_diagnostics d;
   fe_diagnostics_init(&d);
   cr_assert_null(fe_compile("m.def", src, len, NULL, &d));
@@ -204,8 +211,7 @@ Test(frontend, names_a_utf8_character_whole_and_other_bytes_one_by_one) {
       {7, 6, "unexpected byte 0x82"},
   };
   size_t len = sizeof text - 1;
-  char *src = malloc(len);
-  memcpy(src, text, len);
+  char *src = without_nul(text, len);
   fe_diagnostics d;
   fe_diagnostics_init(&d);
   cr_assert_null(fe_compile("m.def", src, len, NULL, &d));
